@@ -1,0 +1,93 @@
+"""The one record an iteration yields: what the trainer did, for the CLI, run store and UI."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from trpo.linesearch import Candidate
+
+
+@dataclass(frozen=True)
+class IterationRecord:
+    """Everything that happened in one TRPO iteration. None means 'not applicable' (NaN in tables)."""
+
+    iteration: int  # 1-based
+    env_steps: int  # total env steps so far, after this iteration
+    wall_time_s: float  # training wall time so far (across resumes)
+    iteration_time_s: float
+    steps_per_s: float  # env steps per second in this iteration
+    # episodes that finished in this batch (raw, unnormalised rewards)
+    episodes: int
+    return_mean: float | None
+    return_std: float | None
+    return_min: float | None
+    return_max: float | None
+    length_mean: float | None
+    # the trust-region step
+    step_accepted: bool
+    backtrack_index: int | None  # accepted j, None when rejected
+    reject_reason: str | None
+    kl: float | None  # mean KL(pi_old || pi_new) of the accepted step
+    surrogate_before: float
+    surrogate_after: float  # equals surrogate_before when rejected
+    grad_norm: float  # |g|
+    g_dot_x: float  # g^T x, x = H^-1 g from CG
+    x_h_x: float | None  # x^T H x (H damped, as solved)
+    step_scale: float | None  # sqrt(2 delta / x^T H x)
+    step_norm: float  # |theta_new - theta_old| (0 when rejected)
+    cg_residuals: list[float]  # |g - H x_k| after each CG iteration
+    line_search: list[Candidate]
+    # policy and value diagnostics
+    entropy: float
+    log_std_mean: float | None  # Gaussian policies only
+    value_loss: float
+    explained_variance: float | None
+    # time split (seconds)
+    time_collect_s: float
+    time_advantages_s: float
+    time_cg_s: float
+    time_linesearch_s: float
+    time_value_s: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (non-finite floats become None)."""
+        data = dataclasses.asdict(self)
+        return _json_safe(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IterationRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["line_search"] = [
+            Candidate(**c) for c in values.get("line_search", []) if isinstance(c, dict)
+        ]
+        return cls(**values)
+
+    def summary(self) -> str:
+        """One line for terminals."""
+        ret = "   n/a" if self.return_mean is None else f"{self.return_mean:9.2f}"
+        step = (
+            f"j={self.backtrack_index:<2d} kl={self.kl:.4f}"
+            if self.step_accepted and self.kl is not None
+            else f"rejected ({self.reject_reason})"
+        )
+        ev = "n/a" if self.explained_variance is None else f"{self.explained_variance:5.2f}"
+        return (
+            f"it {self.iteration:4d} | steps {self.env_steps:9,d} | return {ret} "
+            f"({self.episodes} ep) | {step} | cg {len(self.cg_residuals)} | "
+            f"vloss {self.value_loss:.3g} | ev {ev} | {self.steps_per_s:,.0f} steps/s"
+        )
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value

@@ -1,0 +1,112 @@
+"""Batch collection from a SAME_STEP vector env, with the real last observation for bootstraps.
+
+The loop is kept lean: preallocated arrays, one numpy policy call per vector step, and no
+per-step Python objects beyond what Gymnasium returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from trpo.envs import SpaceInfo
+from trpo.normalization import ObservationNormalizer
+from trpo.policies import NumpyActor
+
+
+@dataclass
+class Batch:
+    """T steps of N envs. next_obs[t] is s_{t+1} of that transition: for an episode end it is the
+    real last observation (info['final_obs']), never the reset observation."""
+
+    obs: np.ndarray  # [T, N, obs_dim] policy inputs (normalised with frozen statistics)
+    raw_obs: np.ndarray  # [T, N, obs_dim]
+    next_obs: np.ndarray  # [T, N, obs_dim] policy inputs of s_{t+1}
+    actions: np.ndarray  # [T, N] (Discrete) or [T, N, act_dim] (Box), as sampled (unclipped)
+    rewards: np.ndarray  # [T, N] raw env rewards
+    terminated: np.ndarray  # [T, N] bool: true terminal state, no bootstrap
+    episode_end: np.ndarray  # [T, N] bool: terminated or truncated
+    episode_returns: list[float]
+    episode_lengths: list[int]
+
+    @property
+    def size(self) -> int:
+        return self.rewards.size
+
+
+class Collector:
+    """Owns the vector env's current observation and the running episode sums across batches."""
+
+    def __init__(self, envs: gym.vector.VectorEnv, space: SpaceInfo, seed: int) -> None:
+        self.envs = envs
+        self.space = space
+        self.n_envs = envs.num_envs
+        self.obs, _ = envs.reset(seed=seed)
+        self.episode_return = np.zeros(self.n_envs, dtype=np.float64)
+        self.episode_length = np.zeros(self.n_envs, dtype=np.int64)
+
+    def collect(
+        self,
+        actor: NumpyActor,
+        normalize: ObservationNormalizer,
+        steps_per_env: int,
+        rng: np.random.Generator,
+    ) -> Batch:
+        T, N, space = steps_per_env, self.n_envs, self.space
+        obs_dim = space.obs_dim
+        raw_obs = np.empty((T, N, obs_dim), dtype=np.float64)
+        obs_in = np.empty((T, N, obs_dim), dtype=np.float64)
+        next_raw = np.empty((T, N, obs_dim), dtype=np.float64)
+        if space.discrete:
+            actions = np.empty((T, N), dtype=np.int64)
+        else:
+            actions = np.empty((T, N, space.act_dim), dtype=np.float64)
+        rewards = np.empty((T, N), dtype=np.float64)
+        terminated = np.empty((T, N), dtype=bool)
+        episode_end = np.empty((T, N), dtype=bool)
+        returns: list[float] = []
+        lengths: list[int] = []
+        low, high = space.action_low, space.action_high
+        ep_return, ep_length = self.episode_return, self.episode_length
+        obs = self.obs
+        step = self.envs.step
+        for t in range(T):
+            x = normalize(obs)
+            action = actor.sample(x, rng)
+            next_obs, reward, term, trunc, info = step(
+                action if space.discrete else np.clip(action, low, high)
+            )
+            raw_obs[t] = obs
+            obs_in[t] = x
+            actions[t] = action
+            rewards[t] = reward
+            terminated[t] = term
+            ended = term | trunc
+            episode_end[t] = ended
+            next_raw[t] = next_obs
+            ep_return += reward
+            ep_length += 1
+            if ended.any():
+                final_obs, has_final = info["final_obs"], info["_final_obs"]
+                for i in np.flatnonzero(ended):
+                    if has_final[i]:
+                        next_raw[t, i] = final_obs[i]
+                    returns.append(float(ep_return[i]))
+                    lengths.append(int(ep_length[i]))
+                    ep_return[i] = 0.0
+                    ep_length[i] = 0
+            obs = next_obs
+        self.obs = obs
+        return Batch(
+            obs=obs_in,
+            raw_obs=raw_obs,
+            next_obs=normalize(next_raw),
+            actions=actions,
+            rewards=rewards,
+            terminated=terminated,
+            episode_end=episode_end,
+            episode_returns=returns,
+            episode_lengths=lengths,
+        )

@@ -1,0 +1,344 @@
+"""The TRPO iteration loop: composes rollouts, advantages, CG on Fisher-vector products, the
+line search and the value fit, and yields one IterationRecord per iteration.
+
+The trainer knows nothing of who watches: no files, no UI. `state()` / `load_state()` give
+everything needed to continue (networks, optimiser, normaliser statistics, RNG states, counters)
+as tensors plus JSON metadata, which the run store writes as one safetensors file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+from trpo.advantages import gae
+from trpo.config import TRPOConfig
+from trpo.envs import make_vector_env
+from trpo.linesearch import LineSearchResult, backtracking_line_search
+from trpo.natural import conjugate_gradient, fisher_vector_product, flat_grad, step_scale
+from trpo.normalization import ObservationNormalizer, RewardScaler
+from trpo.policies import ValueNetwork, make_policy
+from trpo.record import IterationRecord
+from trpo.rollout import Batch, Collector
+
+
+@dataclass
+class TrainerState:
+    """A checkpoint's content: named tensors and JSON-able metadata."""
+
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+
+
+class Trainer:
+    """Trains one policy with TRPO; iterate `run()` to get one record per iteration."""
+
+    def __init__(self, config: TRPOConfig, state: TrainerState | None = None) -> None:
+        self.config = config
+        torch.set_num_threads(config.torch_threads)
+        self.envs, self.space = make_vector_env(config.env_id, config.n_envs, config.vectorization)
+        try:
+            self._build(state)
+        except BaseException:
+            self.envs.close()
+            raise
+
+    def _build(self, state: TrainerState | None) -> None:
+        c, space = self.config, self.space
+        self.generator = torch.Generator().manual_seed(c.seed)
+        self.policy = make_policy(
+            space.obs_dim,
+            space.discrete,
+            space.act_dim,
+            c.hidden_sizes,
+            c.activation,
+            c.log_std_init,
+            self.generator,
+        )
+        self.value = ValueNetwork(space.obs_dim, c.hidden_sizes, c.activation, self.generator)
+        self.vf_optimizer = torch.optim.Adam(self.value.parameters(), lr=c.vf_lr, eps=1e-5)
+        self.obs_normalizer = ObservationNormalizer(space.obs_dim, c.normalize_observations)
+        self.reward_scaler = RewardScaler(c.n_envs, c.gamma, c.normalize_rewards)
+        self.rng = np.random.default_rng(c.seed)
+        self.iteration = 0
+        self.env_steps = 0
+        self.wall_time_s = 0.0
+        if state is not None:
+            self.load_state(state)
+        # A resumed run restarts its episodes, from a seed that depends on where it resumes.
+        self.collector = Collector(self.envs, space, seed=c.seed + 7919 * self.iteration)
+
+    # --- the loop ----------------------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None) -> Iterator[IterationRecord]:
+        """Yield records until total_steps is reached or stop is set (checked between iterations)."""
+        while self.env_steps < self.config.total_steps:
+            if stop is not None and stop.is_set():
+                return
+            yield self.step()
+
+    def step(self) -> IterationRecord:
+        """One whole TRPO iteration. The policy is either updated by an accepted step or left
+        exactly as it was; there is no half-applied update."""
+        c = self.config
+        t_start = time.perf_counter()
+        batch = self.collector.collect(
+            self.policy.numpy_actor(), self.obs_normalizer, c.steps_per_env, self.rng
+        )
+        t_collect = time.perf_counter()
+        data = self._prepare(batch)
+        t_adv = time.perf_counter()
+        step_info, times = self._policy_step(data)
+        t_policy = time.perf_counter()
+        value_loss = self._fit_value(data["obs"], data["returns"])
+        t_value = time.perf_counter()
+        self.obs_normalizer.update(batch.raw_obs.reshape(-1, self.space.obs_dim))
+
+        self.iteration += 1
+        self.env_steps += batch.size
+        elapsed = t_value - t_start
+        self.wall_time_s += elapsed
+        returns = np.asarray(batch.episode_returns, dtype=np.float64)
+        has_episodes = returns.size > 0
+        log_std = getattr(self.policy, "log_std", None)
+        return IterationRecord(
+            iteration=self.iteration,
+            env_steps=self.env_steps,
+            wall_time_s=self.wall_time_s,
+            iteration_time_s=elapsed,
+            steps_per_s=batch.size / elapsed if elapsed > 0 else 0.0,
+            episodes=int(returns.size),
+            return_mean=float(returns.mean()) if has_episodes else None,
+            return_std=float(returns.std()) if has_episodes else None,
+            return_min=float(returns.min()) if has_episodes else None,
+            return_max=float(returns.max()) if has_episodes else None,
+            length_mean=float(np.mean(batch.episode_lengths)) if has_episodes else None,
+            entropy=data["entropy"],
+            log_std_mean=float(log_std.mean()) if log_std is not None else None,
+            value_loss=value_loss,
+            explained_variance=data["explained_variance"],
+            time_collect_s=t_collect - t_start,
+            time_advantages_s=t_adv - t_collect,
+            time_cg_s=times["cg"],
+            time_linesearch_s=times["linesearch"],
+            time_value_s=t_value - t_policy,
+            **step_info,
+        )
+
+    # --- pieces of an iteration ----------------------------------------------------------------
+    def _prepare(self, batch: Batch) -> dict[str, Any]:
+        """Values, advantages and returns; tensors flattened over [T*N]."""
+        c = self.config
+        T, N = batch.rewards.shape
+        obs = torch.as_tensor(batch.obs.reshape(T * N, -1), dtype=torch.float32)
+        next_obs = torch.as_tensor(batch.next_obs.reshape(T * N, -1), dtype=torch.float32)
+        with torch.no_grad():
+            values = self.value(obs).double().numpy().reshape(T, N)
+            next_values = self.value(next_obs).double().numpy().reshape(T, N)
+        rewards = self.reward_scaler.scale_batch(batch.rewards, batch.episode_end)
+        advantages, returns = gae(
+            rewards, values, next_values, batch.terminated, batch.episode_end, c.gamma, c.gae_lambda
+        )
+        var_returns = float(np.var(returns))
+        explained = 1.0 - float(np.var(returns - values)) / var_returns if var_returns > 0 else None
+        adv = torch.as_tensor(advantages.reshape(-1), dtype=torch.float32)
+        if c.normalize_advantages and adv.numel() > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        if self.space.discrete:
+            actions = torch.as_tensor(batch.actions.reshape(-1))
+        else:
+            actions = torch.as_tensor(batch.actions.reshape(T * N, -1), dtype=torch.float32)
+        with torch.no_grad():
+            old = self.policy.dist_params(obs)
+            entropy = float(self.policy.entropy(old).mean())
+        return {
+            "obs": obs,
+            "actions": actions,
+            "advantages": adv,
+            "returns": torch.as_tensor(returns.reshape(-1), dtype=torch.float32),
+            "old": old,
+            "explained_variance": explained,
+            "entropy": entropy,
+        }
+
+    def _policy_step(self, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+        """g, x = H^-1 g by CG, the step scale, and the backtracking line search."""
+        c, policy = self.config, self.policy
+        obs, actions, adv, old = data["obs"], data["actions"], data["advantages"], data["old"]
+        params = list(policy.parameters())
+        t0 = time.perf_counter()
+        old_log_prob = policy.log_prob(old, actions)
+        new = policy.dist_params(obs)
+        surrogate = (torch.exp(policy.log_prob(new, actions) - old_log_prob) * adv).mean()
+        mean_kl = policy.kl(old, new).mean()
+        g = flat_grad(surrogate, params, retain_graph=True)
+        fvp = fisher_vector_product(mean_kl, params, c.cg_damping)
+        cg = conjugate_gradient(fvp, g, c.cg_iters, c.cg_residual_tol)
+        x = cg.x
+        x_h_x = float(x @ fvp(x)) if cg.residual_norms else float("nan")
+        t1 = time.perf_counter()
+
+        surrogate_before = float(surrogate.detach())
+        g_dot_x = float(g @ x)
+        scale = step_scale(x_h_x, c.delta)
+        info: dict[str, Any] = {
+            "surrogate_before": surrogate_before,
+            "surrogate_after": surrogate_before,
+            "grad_norm": float(g.norm()),
+            "g_dot_x": g_dot_x,
+            "x_h_x": x_h_x if math.isfinite(x_h_x) else None,
+            "step_scale": scale,
+            "step_norm": 0.0,
+            "cg_residuals": cg.residual_norms,
+            "line_search": [],
+            "step_accepted": False,
+            "backtrack_index": None,
+            "kl": None,
+            "reject_reason": None,
+        }
+        problem = _non_finite_problem(surrogate_before, g, x, scale, g_dot_x)
+        if problem is not None:
+            info["reject_reason"] = problem
+            return info, {"cg": t1 - t0, "linesearch": 0.0}
+
+        theta_old = parameters_to_vector(params).detach().clone()
+
+        def evaluate(theta: torch.Tensor) -> tuple[float, float]:
+            with torch.no_grad():
+                vector_to_parameters(theta, params)
+                p = policy.dist_params(obs)
+                ratio = torch.exp(policy.log_prob(p, actions) - old_log_prob)
+                return float((ratio * adv).mean()), float(policy.kl(old, p).mean())
+
+        full_step = scale * x
+        result: LineSearchResult = backtracking_line_search(
+            evaluate,
+            theta_old,
+            full_step,
+            scale * g_dot_x,
+            surrogate_before,
+            c.delta,
+            c.alpha,
+            c.max_backtracks,
+        )
+        with torch.no_grad():
+            vector_to_parameters(result.params, params)
+        t2 = time.perf_counter()
+        info["line_search"] = result.candidates
+        if result.accepted:
+            chosen = result.candidates[-1]
+            info.update(
+                step_accepted=True,
+                backtrack_index=result.accepted_index,
+                kl=chosen.kl,
+                surrogate_after=surrogate_before + chosen.actual_improvement,
+                step_norm=float(chosen.fraction * full_step.norm()),
+            )
+        else:
+            info["reject_reason"] = _rejection_reason(result)
+        return info, {"cg": t1 - t0, "linesearch": t2 - t1}
+
+    def _fit_value(self, obs: torch.Tensor, returns: torch.Tensor) -> float:
+        """Regress V_phi on the returns with Adam over shuffled minibatches; mean loss."""
+        c = self.config
+        n = obs.shape[0]
+        size = min(c.vf_minibatch, n)
+        losses = []
+        for _ in range(c.vf_epochs):
+            order = torch.randperm(n, generator=self.generator)
+            for start in range(0, n, size):
+                idx = order[start : start + size]
+                loss = (self.value(obs[idx]) - returns[idx]).pow(2).mean()
+                self.vf_optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.vf_optimizer.step()
+                losses.append(loss.detach())
+        if not losses:
+            with torch.no_grad():
+                return float((self.value(obs) - returns).pow(2).mean())
+        return float(torch.stack(losses).mean())
+
+    # --- checkpoint state --------------------------------------------------------------------
+    def state(self) -> TrainerState:
+        tensors: dict[str, torch.Tensor] = {}
+        for name, t in self.policy.state_dict().items():
+            tensors[f"policy/{name}"] = t.detach().clone()
+        for name, t in self.value.state_dict().items():
+            tensors[f"value/{name}"] = t.detach().clone()
+        opt = self.vf_optimizer.state_dict()
+        for index, slots in opt["state"].items():
+            for slot, t in slots.items():
+                tensors[f"vf_optimizer/{index}/{slot}"] = torch.as_tensor(t).clone()
+        for name, arr in self.obs_normalizer.stats.state().items():
+            tensors[f"obs_norm/{name}"] = torch.from_numpy(np.array(arr, dtype=np.float64))
+        for name, arr in self.reward_scaler.state().items():
+            tensors[f"reward_norm/{name}"] = torch.from_numpy(np.array(arr, dtype=np.float64))
+        tensors["rng/torch"] = self.generator.get_state()
+        meta = {
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "wall_time_s": self.wall_time_s,
+            "numpy_rng": self.rng.bit_generator.state,
+            "vf_optimizer_groups": opt["param_groups"],
+        }
+        return TrainerState(tensors, json.loads(json.dumps(meta)))
+
+    def load_state(self, state: TrainerState) -> None:
+        t, meta = state.tensors, state.meta
+
+        def section(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix) :]: v for k, v in t.items() if k.startswith(prefix)}
+
+        self.policy.load_state_dict(section("policy/"))
+        self.value.load_state_dict(section("value/"))
+        slots: dict[int, dict[str, torch.Tensor]] = {}
+        for key, tensor in section("vf_optimizer/").items():
+            index, slot = key.split("/")
+            slots.setdefault(int(index), {})[slot] = tensor
+        groups = meta["vf_optimizer_groups"]
+        for group in groups:
+            group["betas"] = tuple(group["betas"])
+        self.vf_optimizer.load_state_dict({"state": slots, "param_groups": groups})
+        self.obs_normalizer.load({k: v.numpy() for k, v in section("obs_norm/").items()})
+        self.reward_scaler.load({k: v.numpy() for k, v in section("reward_norm/").items()})
+        self.generator.set_state(t["rng/torch"])
+        self.rng.bit_generator.state = meta["numpy_rng"]
+        self.iteration = int(meta["iteration"])
+        self.env_steps = int(meta["env_steps"])
+        self.wall_time_s = float(meta["wall_time_s"])
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+def _non_finite_problem(
+    surrogate: float, g: torch.Tensor, x: torch.Tensor, scale: float | None, g_dot_x: float
+) -> str | None:
+    if not math.isfinite(surrogate):
+        return "non-finite surrogate"
+    if not bool(torch.isfinite(g).all()):
+        return "non-finite gradient"
+    if not bool(torch.isfinite(x).all()):
+        return "non-finite CG solution"
+    if scale is None:
+        return "x^T H x not a finite positive number"
+    if not math.isfinite(g_dot_x) or g_dot_x <= 0:
+        return "g^T x not positive"
+    return None
+
+
+def _rejection_reason(result: LineSearchResult) -> str:
+    """Which check failed the candidates: KL, improvement, or both at different j."""
+    kl_fail = any(not c.kl_ok for c in result.candidates)
+    imp_fail = any(not c.improved for c in result.candidates)
+    if kl_fail and imp_fail:
+        return "no candidate met both checks"
+    return "KL above delta" if kl_fail else "no surrogate improvement"
