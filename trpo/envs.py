@@ -29,7 +29,7 @@ def _quiet_mujoco_log() -> None:
         log_config = mujoco.MjLogConfig.get()
         log_config.logto_file = False
         log_config.set()
-    except Exception:  # noqa: BLE001 - mujoco missing or older: nothing to silence
+    except Exception:
         pass
 
 
@@ -104,7 +104,7 @@ def make_vector_env(
             vectorization_mode=vectorization,
             vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
         )
-    except Exception as exc:  # noqa: BLE001 - turned into a message naming the env
+    except Exception as exc:
         raise _make_errors(env_id, exc) from exc
     try:
         info = space_info(envs.single_observation_space, envs.single_action_space, env_id)
@@ -120,7 +120,7 @@ def make_env(env_id: str, render_mode: str | None = None) -> tuple[gym.Env, Spac
     _quiet_mujoco_log()
     try:
         env = gym.make(env_id, render_mode=render_mode)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _make_errors(env_id, exc) from exc
     try:
         info = space_info(env.observation_space, env.action_space, env_id)

@@ -1,0 +1,105 @@
+"""Load a trained policy from a run's checkpoint and evaluate it deterministically."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from trpo.config import TRPOConfig
+from trpo.envs import SpaceInfo, make_env
+from trpo.normalization import ObservationNormalizer
+from trpo.policies import NumpyActor, Policy, make_policy
+from trpo.store import RunStoreError, open_run
+
+
+@dataclass
+class LoadedPolicy:
+    """A policy as saved: the network, its observation normaliser, its config and spaces."""
+
+    config: TRPOConfig
+    policy: Policy
+    normalizer: ObservationNormalizer
+    space: SpaceInfo
+    iteration: int
+
+    def act(self, obs: np.ndarray, actor: NumpyActor | None = None) -> np.ndarray:
+        """Deterministic action (argmax / mean), clipped to the action bounds, for one obs."""
+        actor = actor or self.policy.numpy_actor()
+        action = actor.deterministic(self.normalizer(np.asarray(obs)[None]))[0]
+        if self.space.discrete:
+            return action
+        return np.clip(action, self.space.action_low, self.space.action_high)
+
+
+def load_policy(run_dir: str | os.PathLike[str]) -> LoadedPolicy:
+    """The latest checkpointed policy of a run (RunStoreError if it has none)."""
+    run = open_run(run_dir)
+    config = run.config()
+    checkpoint = run.load_checkpoint()
+    env, space = make_env(config.env_id)
+    env.close()
+    policy = make_policy(
+        space.obs_dim,
+        space.discrete,
+        space.act_dim,
+        config.hidden_sizes,
+        config.activation,
+        config.log_std_init,
+        torch.Generator().manual_seed(0),
+    )
+    prefix = "policy/"
+    weights = {k[len(prefix) :]: v for k, v in checkpoint.tensors.items() if k.startswith(prefix)}
+    try:
+        policy.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise RunStoreError(f"checkpoint does not match the run's config: {exc}") from exc
+    normalizer = ObservationNormalizer(space.obs_dim, config.normalize_observations)
+    stats = {
+        k[len("obs_norm/") :]: v.numpy()
+        for k, v in checkpoint.tensors.items()
+        if k.startswith("obs_norm/")
+    }
+    if stats:
+        normalizer.load(stats)
+    return LoadedPolicy(config, policy, normalizer, space, int(checkpoint.meta.get("iteration", 0)))
+
+
+@dataclass
+class EvalResult:
+    returns: list[float]
+    lengths: list[int]
+
+    @property
+    def mean_return(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std_return(self) -> float:
+        return float(np.std(self.returns))
+
+
+def evaluate(run_dir: str | os.PathLike[str], episodes: int = 10, seed: int = 10_000) -> EvalResult:
+    """Run `episodes` episodes with the deterministic policy; episode i uses seed + i."""
+    if episodes < 1:
+        raise ValueError(f"episodes must be at least 1, got {episodes}")
+    loaded = load_policy(run_dir)
+    actor = loaded.policy.numpy_actor()
+    env, _ = make_env(loaded.config.env_id)
+    returns, lengths = [], []
+    try:
+        for i in range(episodes):
+            obs, _ = env.reset(seed=seed + i)
+            total, length, done = 0.0, 0, False
+            while not done:
+                obs, reward, terminated, truncated, _ = env.step(loaded.act(obs, actor))
+                total += float(reward)
+                length += 1
+                done = terminated or truncated
+            returns.append(total)
+            lengths.append(length)
+    finally:
+        env.close()
+    return EvalResult(returns, lengths)

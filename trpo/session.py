@@ -1,0 +1,105 @@
+"""A training session: one trainer writing one run folder (records, checkpoints, status).
+
+Used by the CLI, the dashboard's background threads and sweep workers alike, so a run looks the
+same in the store whoever started it. Order of writes per iteration: the record is appended
+first, then the checkpoint; after a crash the metrics may be one iteration ahead of the
+checkpoint, and `resume` reconciles them by dropping records past the checkpoint.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from trpo.config import TRPOConfig
+from trpo.record import IterationRecord
+from trpo.store import Run, RunStore, open_run
+from trpo.trainer import Trainer, TrainerState
+
+OnRecord = Callable[[IterationRecord], None]
+
+
+class TrainingSession:
+    """Create with `new` or `resume`, then call `run` (blocking) in any thread."""
+
+    def __init__(self, run: Run, trainer: Trainer) -> None:
+        self.run_folder = run
+        self.trainer = trainer
+
+    @classmethod
+    def new(
+        cls,
+        config: TRPOConfig,
+        store: RunStore,
+        name: str | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> TrainingSession:
+        """Build the trainer first (so a bad env creates no folder), then the run folder."""
+        trainer = Trainer(config)
+        try:
+            run = store.create(config, name=name, tags=tags)
+        except BaseException:
+            trainer.close()
+            raise
+        return cls(run, trainer)
+
+    @classmethod
+    def resume(cls, run_dir: str, total_steps: int | None = None) -> TrainingSession:
+        """Continue a run from its last checkpoint (or from scratch if it has none)."""
+        run = open_run(run_dir)
+        config = run.config()
+        if total_steps is not None and total_steps != config.total_steps:
+            config = config.replace(total_steps=total_steps)
+        state = None
+        if run.has_checkpoint():
+            checkpoint = run.load_checkpoint()
+            state = TrainerState(checkpoint.tensors, checkpoint.meta)
+        trainer = Trainer(config, state)
+        try:
+            if config != run.config():
+                run.write_config(config)
+            run.truncate_metrics(trainer.iteration)
+        except BaseException:
+            trainer.close()
+            raise
+        return cls(run, trainer)
+
+    @property
+    def config(self) -> TRPOConfig:
+        return self.trainer.config
+
+    def run(self, stop: threading.Event | None = None, on_record: OnRecord | None = None) -> str:
+        """Train until done or stopped; return the final state. On an exception the run is
+        marked failed (with the iteration and message) and the exception is re-raised."""
+        run, trainer = self.run_folder, self.trainer
+        every = self.config.checkpoint_every
+        saved_at = trainer.iteration
+        try:
+            run.set_status("running", iteration=trainer.iteration)
+            for record in trainer.run(stop):
+                run.append(record)
+                if record.iteration % every == 0:
+                    self._checkpoint()
+                    saved_at = record.iteration
+                if on_record is not None:
+                    on_record(record)
+            if trainer.iteration != saved_at or not run.has_checkpoint():
+                self._checkpoint()
+            done = trainer.env_steps >= self.config.total_steps
+            state = "finished" if done else "stopped"
+            run.set_status(state, iteration=trainer.iteration)
+            return state
+        except BaseException as exc:
+            message = f"iteration {trainer.iteration + 1}: {type(exc).__name__}: {exc}"
+            try:
+                run.set_status("failed", error=message, iteration=trainer.iteration)
+            except OSError:
+                pass
+            raise
+        finally:
+            trainer.close()
+
+    def _checkpoint(self) -> None:
+        state = self.trainer.state()
+        self.run_folder.save_checkpoint(state.tensors, state.meta)

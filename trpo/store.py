@@ -1,0 +1,290 @@
+"""The run store: one folder per run, append-only metrics, status, atomic checkpoints.
+
+Layout of a run folder (names made by the program; a user-given name is metadata only):
+    config.json        the TRPOConfig
+    meta.json          name, created time, tags (e.g. sweep id)
+    status.json        running / finished / stopped / failed, with the error message
+    metrics.jsonl      one IterationRecord per line, flushed as written
+    checkpoint.safetensors   latest trainer state (tensors + JSON metadata), replaced atomically
+
+Only this module reads or writes run files. Checkpoints are safetensors: no pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import tempfile
+import time
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from trpo.config import TRPOConfig
+from trpo.record import IterationRecord
+
+DEFAULT_RUNS_DIR = "runs"
+STATES = ("running", "finished", "stopped", "failed")
+MAX_NAME_LENGTH = 200
+CHECKPOINT = "checkpoint.safetensors"
+METRICS = "metrics.jsonl"
+
+
+class RunStoreError(RuntimeError):
+    """A run folder that cannot be read or written, with the reason."""
+
+
+def clean_name(name: str | None) -> str:
+    """A display name: printable characters only, at most 200; never used as a path."""
+    if not name:
+        return ""
+    text = "".join(ch for ch in str(name) if unicodedata.category(ch)[0] != "C")
+    return text.strip()[:MAX_NAME_LENGTH]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "run"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, rename over path, fsync the folder."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o644)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+@dataclass
+class Checkpoint:
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+
+
+class Run:
+    """One run folder."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    # --- config, meta, status ---------------------------------------------------------------
+    def config(self) -> TRPOConfig:
+        try:
+            text = (self.path / "config.json").read_text()
+        except OSError as exc:
+            raise RunStoreError(f"{self.path}: cannot read config.json ({exc})") from exc
+        return TRPOConfig.from_json(text)
+
+    def write_config(self, config: TRPOConfig) -> None:
+        atomic_write_bytes(self.path / "config.json", (config.to_json() + "\n").encode())
+
+    def meta(self) -> dict[str, Any]:
+        return self._read_json("meta.json", {})
+
+    def status(self) -> dict[str, Any]:
+        return self._read_json("status.json", {"state": "unknown"})
+
+    def set_status(self, state: str, error: str | None = None, **extra: Any) -> None:
+        if state not in STATES:
+            raise ValueError(f"unknown run state {state!r}")
+        data = {"state": state, "error": error, "updated": _now(), "pid": os.getpid(), **extra}
+        atomic_write_json(self.path / "status.json", data)
+
+    def _read_json(self, name: str, default: dict[str, Any]) -> dict[str, Any]:
+        try:
+            data = json.loads((self.path / name).read_text())
+        except (OSError, json.JSONDecodeError):
+            return dict(default)
+        return data if isinstance(data, dict) else dict(default)
+
+    # --- metrics ----------------------------------------------------------------------------
+    def append(self, record: IterationRecord) -> None:
+        """Append one record as a JSON line, flushed to the OS before returning."""
+        line = json.dumps(record.to_dict(), separators=(",", ":"), allow_nan=False) + "\n"
+        with open(self.path / METRICS, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every complete metrics line as a dict; a half-written or garbage line is skipped."""
+        path = self.path / METRICS
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return []
+        rows: list[dict[str, Any]] = []
+        for line in raw.split(b"\n"):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(row, dict) and isinstance(row.get("iteration"), int):
+                rows.append(row)
+        return rows
+
+    def truncate_metrics(self, last_iteration: int) -> None:
+        """Keep only records with iteration <= last_iteration (used when resuming)."""
+        keep = [r for r in self.records() if r["iteration"] <= last_iteration]
+        text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in keep)
+        atomic_write_bytes(self.path / METRICS, text.encode())
+
+    # --- checkpoints --------------------------------------------------------------------------
+    def save_checkpoint(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        data = save_safetensors_bytes(
+            {k: v.contiguous() for k, v in tensors.items()}, metadata={"trpo": json.dumps(meta)}
+        )
+        atomic_write_bytes(self.path / CHECKPOINT, data)
+
+    def has_checkpoint(self) -> bool:
+        return (self.path / CHECKPOINT).is_file()
+
+    def load_checkpoint(self) -> Checkpoint:
+        """Read the checkpoint (safetensors only, never pickle)."""
+        path = self.path / CHECKPOINT
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise RunStoreError(f"{self.path}: no checkpoint to load ({exc})") from exc
+        try:
+            tensors = load_safetensors_bytes(data)
+            header_len = int.from_bytes(data[:8], "little")
+            header = json.loads(data[8 : 8 + header_len])
+            meta = json.loads(header["__metadata__"]["trpo"])
+        except (SafetensorError, ValueError, KeyError, TypeError) as exc:
+            raise RunStoreError(f"{path} is not a valid checkpoint: {exc}") from exc
+        if not isinstance(meta, dict):
+            raise RunStoreError(f"{path} is not a valid checkpoint: metadata is not an object")
+        return Checkpoint(tensors, meta)
+
+
+class RunStore:
+    """The runs directory: creates run folders and lists them."""
+
+    def __init__(self, root: str | os.PathLike[str] = DEFAULT_RUNS_DIR) -> None:
+        self.root = Path(root)
+
+    def create(
+        self, config: TRPOConfig, name: str | None = None, tags: dict[str, Any] | None = None
+    ) -> Run:
+        """A new run folder named <time>-<env>-<random>; name and tags go in meta.json."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            for _ in range(100):
+                folder = self.root / f"{stamp}-{_slug(config.env_id)}-{secrets.token_hex(3)}"
+                try:
+                    folder.mkdir()
+                    break
+                except FileExistsError:
+                    continue
+            else:  # pragma: no cover - 100 collisions of 24 random bits
+                raise RunStoreError("could not pick a fresh run folder name")
+            run = Run(folder)
+            run.write_config(config)
+            atomic_write_json(
+                folder / "meta.json",
+                {"name": clean_name(name), "created": _now(), "tags": dict(tags or {})},
+            )
+            (folder / METRICS).touch()
+            run.set_status("running")
+        except OSError as exc:
+            raise RunStoreError(f"cannot create a run under {self.root}: {exc}") from exc
+        return run
+
+    def runs(self) -> list[Run]:
+        """Every run folder (has config.json), newest first."""
+        if not self.root.is_dir():
+            return []
+        found = [Run(p) for p in self.root.iterdir() if (p / "config.json").is_file()]
+        return sorted(found, key=lambda r: r.id, reverse=True)
+
+
+def open_run(run_dir: str | os.PathLike[str]) -> Run:
+    """A Run for an existing folder, or RunStoreError."""
+    path = Path(run_dir)
+    if not (path / "config.json").is_file():
+        raise RunStoreError(f"{path} is not a run folder (no config.json)")
+    return Run(path)
+
+
+METRIC_COLUMNS = [
+    "iteration",
+    "env_steps",
+    "wall_time_s",
+    "return_mean",
+    "return_min",
+    "return_max",
+    "kl",
+    "backtrack_index",
+    "step_accepted",
+    "cg_residuals",
+    "value_loss",
+    "entropy",
+    "explained_variance",
+]
+
+
+def load_metrics(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
+    """One row per iteration (the last record wins if an iteration repeats after a resume).
+
+    Missing values (no finished episode, rejected step) are NaN; backtrack_index is float so
+    that a rejected step can be NaN.
+    """
+    rows = open_run(run_dir).records()
+    if not rows:
+        return pd.DataFrame(columns=METRIC_COLUMNS)
+    frame = pd.DataFrame(rows)
+    frame = frame.drop_duplicates("iteration", keep="last").sort_values("iteration")
+    frame = frame.reset_index(drop=True)
+    for column in METRIC_COLUMNS:
+        if column not in frame:
+            frame[column] = float("nan")
+    numeric = [
+        c
+        for c in frame.columns
+        if c not in ("cg_residuals", "line_search", "extra", "reject_reason", "step_accepted")
+    ]
+    for column in numeric:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    frame["backtrack_index"] = frame["backtrack_index"].astype(float)
+    frame["step_accepted"] = frame["step_accepted"].astype(bool)
+    return frame
