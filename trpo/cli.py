@@ -192,7 +192,10 @@ def _list(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs in {args.runs_dir}")
         return 0
-    header = f"{'run':<40} {'env':<16} {'state':<9} {'iter':>5} {'steps':>10} {'last':>9} {'best':>9}  name"
+    header = (
+        f"{'run':<40} {'env':<16} {'state':<9} {'iter':>5} {'steps':>10} "
+        f"{'last':>9} {'best':>9}  name"
+    )
     print(header)
     for run in runs:
         try:

@@ -202,12 +202,15 @@ def validate(config: TRPOConfig) -> None:
                 f"n_envs ({c.n_envs})"
             )
     _check_int(p, "total_steps", c.total_steps, 1, 10**10)
-    if _is_int(c.total_steps) and _is_int(c.steps_per_iteration):
-        if c.total_steps < c.steps_per_iteration:
-            p.append(
-                f"total_steps ({c.total_steps:,}) is less than one iteration "
-                f"(steps_per_iteration = {c.steps_per_iteration:,})"
-            )
+    if (
+        _is_int(c.total_steps)
+        and _is_int(c.steps_per_iteration)
+        and c.total_steps < c.steps_per_iteration
+    ):
+        p.append(
+            f"total_steps ({c.total_steps:,}) is less than one iteration "
+            f"(steps_per_iteration = {c.steps_per_iteration:,})"
+        )
     if c.vectorization not in VECTORIZATIONS:
         p.append(
             f"vectorization must be one of {', '.join(VECTORIZATIONS)}, got {c.vectorization!r}"

@@ -39,7 +39,8 @@ def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
         raise EnvError("the environment id must be a non-empty string such as 'CartPole-v1'")
     if ":" in env_id:
         raise EnvError(
-            f"{env_id!r} names a module ('module:Name'); only ids in Gymnasium's registry are accepted"
+            f"{env_id!r} names a module ('module:Name'); "
+            "only ids in Gymnasium's registry are accepted"
         )
     spec = gym.registry.get(env_id)
     if spec is None:

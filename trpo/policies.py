@@ -6,6 +6,7 @@ closed-form log-probability, KL and entropy: no torch.distributions objects in t
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -28,9 +29,9 @@ def mlp(
     output_gain: float,
     generator: torch.Generator,
 ) -> nn.Sequential:
-    """Linear layers with activation between them; orthogonal init (gain sqrt 2, last output_gain)."""
+    """An MLP with orthogonal init: gain sqrt 2 on hidden layers, output_gain on the last."""
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         linear = nn.Linear(n_in, n_out)
         last = i == len(sizes) - 2
         nn.init.orthogonal_(

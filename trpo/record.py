@@ -12,7 +12,7 @@ from trpo.linesearch import Candidate
 
 @dataclass(frozen=True)
 class IterationRecord:
-    """Everything that happened in one TRPO iteration. None means 'not applicable' (NaN in tables)."""
+    """Everything that happened in one TRPO iteration; None = not applicable (NaN in tables)."""
 
     iteration: int  # 1-based
     env_steps: int  # total env steps so far, after this iteration

@@ -8,6 +8,7 @@ checkpoint, and `resume` reconciles them by dropping records past the checkpoint
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -92,10 +93,8 @@ class TrainingSession:
             return state
         except BaseException as exc:
             message = f"iteration {trainer.iteration + 1}: {type(exc).__name__}: {exc}"
-            try:
+            with contextlib.suppress(OSError):
                 run.set_status("failed", error=message, iteration=trainer.iteration)
-            except OSError:
-                pass
             raise
         finally:
             trainer.close()

@@ -79,7 +79,8 @@ class Trainer:
 
     # --- the loop ----------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None) -> Iterator[IterationRecord]:
-        """Yield records until total_steps is reached or stop is set (checked between iterations)."""
+        """Yield records until total_steps is reached or stop is set (checked between
+        iterations)."""
         while self.env_steps < self.config.total_steps:
             if stop is not None and stop.is_set():
                 return
