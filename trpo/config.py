@@ -315,10 +315,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def preset(env_id: str, **overrides: Any) -> TRPOConfig:
-    """The zoo-matched config for env_id, with overrides applied on top."""
-    if env_id not in PRESETS:
+def preset(preset_env: str, /, **overrides: Any) -> TRPOConfig:
+    """The zoo-matched config for preset_env, with overrides (env_id included) on top."""
+    if preset_env not in PRESETS:
         raise ConfigError(
-            [f"no preset for {env_id!r}; presets exist for: {', '.join(sorted(PRESETS))}"]
+            [f"no preset for {preset_env!r}; presets exist for: {', '.join(sorted(PRESETS))}"]
         )
-    return TRPOConfig(**{"env_id": env_id, **PRESETS[env_id], **overrides})
+    return TRPOConfig(**{"env_id": preset_env, **PRESETS[preset_env], **overrides})

@@ -123,7 +123,7 @@ class Trainer:
             return_max=float(returns.max()) if has_episodes else None,
             length_mean=float(np.mean(batch.episode_lengths)) if has_episodes else None,
             entropy=data["entropy"],
-            log_std_mean=float(log_std.mean()) if log_std is not None else None,
+            log_std_mean=float(log_std.detach().mean()) if log_std is not None else None,
             value_loss=value_loss,
             explained_variance=data["explained_variance"],
             time_collect_s=t_collect - t_start,

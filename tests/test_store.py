@@ -1,0 +1,203 @@
+"""The run store: folders, metrics log, status, atomic safetensors checkpoints, resume."""
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trpo.config import TRPOConfig
+from trpo.evaluate import load_policy
+from trpo.session import TrainingSession
+from trpo.store import RunStore, RunStoreError, load_metrics, open_run
+
+
+def small_config(**overrides) -> TRPOConfig:
+    values = dict(
+        env_id="CartPole-v1",
+        total_steps=1536,
+        steps_per_iteration=512,
+        n_envs=2,
+        vf_epochs=2,
+        cg_iters=5,
+        seed=1,
+    )
+    values.update(overrides)
+    return TRPOConfig(**values)
+
+
+def test_session_writes_config_records_status_and_checkpoint(tmp_path):
+    session = TrainingSession.new(small_config(), RunStore(tmp_path), name="first try")
+    assert session.run(None) == "finished"
+    run = session.run_folder
+    assert run.path.parent == tmp_path
+    assert run.config() == small_config()
+    assert run.status()["state"] == "finished"
+    assert run.meta()["name"] == "first try"
+    frame = load_metrics(run.path)
+    for column in (
+        "iteration",
+        "env_steps",
+        "wall_time_s",
+        "return_mean",
+        "kl",
+        "backtrack_index",
+        "step_accepted",
+        "cg_residuals",
+        "value_loss",
+        "entropy",
+        "explained_variance",
+    ):
+        assert column in frame.columns
+    assert list(frame["iteration"]) == [1, 2, 3]
+    assert list(frame["env_steps"]) == [512, 1024, 1536]
+    assert all(isinstance(r, list) and r for r in frame["cg_residuals"])
+    rejected = ~frame["step_accepted"]
+    assert frame.loc[rejected, "backtrack_index"].isna().all()
+    assert frame.loc[~rejected, "backtrack_index"].notna().all()
+    checkpoint = run.load_checkpoint()
+    assert checkpoint.meta["iteration"] == 3
+
+
+def test_rejected_step_has_nan_backtrack_index(tmp_path):
+    run = RunStore(tmp_path).create(small_config())
+    lines = [
+        {
+            "iteration": 1,
+            "env_steps": 512,
+            "step_accepted": True,
+            "backtrack_index": 2,
+            "kl": 0.005,
+        },
+        {
+            "iteration": 2,
+            "env_steps": 1024,
+            "step_accepted": False,
+            "backtrack_index": None,
+            "kl": None,
+        },
+    ]
+    (run.path / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    frame = load_metrics(run.path)
+    assert frame["backtrack_index"].iloc[0] == 2.0
+    assert math.isnan(frame["backtrack_index"].iloc[1])
+    assert math.isnan(frame["kl"].iloc[1])
+    assert list(frame["step_accepted"]) == [True, False]
+
+
+def test_half_written_and_garbage_lines_are_skipped(tmp_path):
+    session = TrainingSession.new(small_config(total_steps=1024), RunStore(tmp_path))
+    session.run(None)
+    path = session.run_folder.path / "metrics.jsonl"
+    with open(path, "ab") as handle:
+        handle.write(b'not json at all\n{"iteration": 3, "env_steps": 15')
+    frame = load_metrics(session.run_folder.path)
+    assert list(frame["iteration"]) == [1, 2]
+
+
+def test_user_name_is_metadata_never_a_path(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    for name in ["../../etc", "/etc/passwd", "a\x00b", "x" * 5000, "Ünïcødé ✓ 名前"]:
+        run = store.create(small_config(), name=name)
+        assert run.path.parent == tmp_path / "runs"
+        assert re.fullmatch(r"\d{8}-\d{6}-CartPole-v1-[0-9a-f]{6}", run.path.name)
+        stored = run.meta()["name"]
+        assert "\x00" not in stored and len(stored) <= 200
+    assert not (tmp_path / "etc").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+
+
+def test_checkpoint_is_safetensors_without_pickle(tmp_path):
+    session = TrainingSession.new(small_config(total_steps=512), RunStore(tmp_path))
+    session.run(None)
+    data = (session.run_folder.path / "checkpoint.safetensors").read_bytes()
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+    assert "policy/net.0.weight" in header
+    assert b"\x80\x04" not in data[:16]  # not a pickle stream
+    assert not list(session.run_folder.path.glob("*.tmp"))
+
+
+def test_corrupt_checkpoint_is_refused_with_a_message(tmp_path):
+    run = RunStore(tmp_path).create(small_config())
+    (run.path / "checkpoint.safetensors").write_bytes(b"\x80\x04garbage pickle-ish bytes")
+    with pytest.raises(RunStoreError, match="not a valid checkpoint"):
+        run.load_checkpoint()
+
+
+def test_saved_policy_gives_identical_deterministic_actions(tmp_path):
+    session = TrainingSession.new(
+        small_config(env_id="Pendulum-v1", normalize_observations=True, total_steps=1024),
+        RunStore(tmp_path),
+    )
+    session.run(None)
+    trainer = session.trainer
+    loaded = load_policy(session.run_folder.path)
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(50, 3))
+    actor = trainer.policy.numpy_actor()
+    for row in obs:
+        want = actor.deterministic(trainer.obs_normalizer(row[None]))[0]
+        assert np.array_equal(loaded.act(row), np.clip(want, -2.0, 2.0))
+
+
+def test_resume_continues_the_iteration_count(tmp_path):
+    config = small_config(total_steps=1024)
+    session = TrainingSession.new(config, RunStore(tmp_path))
+    session.run(None)
+    run_dir = session.run_folder.path
+    resumed = TrainingSession.resume(str(run_dir), total_steps=2048)
+    assert resumed.trainer.iteration == 2
+    assert resumed.run(None) == "finished"
+    frame = load_metrics(run_dir)
+    assert list(frame["iteration"]) == [1, 2, 3, 4]
+    assert list(frame["env_steps"]) == [512, 1024, 1536, 2048]
+    assert open_run(run_dir).config().total_steps == 2048
+
+
+def test_resume_drops_records_past_the_checkpoint(tmp_path):
+    """A crash between the record and the checkpoint: metrics one iteration ahead."""
+    session = TrainingSession.new(small_config(total_steps=1024), RunStore(tmp_path))
+    session.run(None)
+    run_dir: Path = session.run_folder.path
+    extra = load_metrics(run_dir).iloc[-1].to_dict()
+    with open(run_dir / "metrics.jsonl", "a") as handle:
+        handle.write(json.dumps({"iteration": 3, "env_steps": 1536}) + "\n")
+    resumed = TrainingSession.resume(str(run_dir), total_steps=1536)
+    resumed.run(None)
+    frame = load_metrics(run_dir)
+    assert list(frame["iteration"]) == [1, 2, 3]
+    assert not math.isnan(frame["value_loss"].iloc[2])
+    assert extra["iteration"] == 2
+
+
+def test_failure_marks_the_run_failed_with_the_iteration(tmp_path, monkeypatch):
+    session = TrainingSession.new(small_config(), RunStore(tmp_path))
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("value net exploded")
+
+    monkeypatch.setattr(session.trainer, "_fit_value", boom)
+    with pytest.raises(RuntimeError):
+        session.run(None)
+    status = session.run_folder.status()
+    assert status["state"] == "failed"
+    assert "iteration 1" in status["error"] and "value net exploded" in status["error"]
+
+
+def test_bad_env_creates_no_run_folder(tmp_path):
+    from trpo.envs import EnvError
+
+    with pytest.raises(EnvError):
+        TrainingSession.new(small_config(env_id="NoSuchEnv-v0"), RunStore(tmp_path / "runs"))
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_store_lists_runs_newest_first(tmp_path):
+    store = RunStore(tmp_path)
+    a = store.create(small_config())
+    b = store.create(small_config(env_id="Pendulum-v1"))
+    assert {r.path for r in store.runs()} == {a.path, b.path}
+    with pytest.raises(RunStoreError):
+        open_run(tmp_path / "nothing-here")
