@@ -32,14 +32,16 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 # --- threads -------------------------------------------------------------------------------
-def limit_threads(threads: int) -> None:
-    """Use `threads` threads for torch (and BLAS in processes started after this call).
-
-    The environment variables only take effect in processes that start afterwards (spawned
-    workers read them before importing numpy/torch); torch.set_num_threads acts at once here.
-    """
+def set_thread_env(threads: int) -> None:
+    """OMP/MKL/OpenBLAS thread counts for processes started after this call (spawned workers
+    read them before importing numpy or torch)."""
     for name in _THREAD_VARS:
         os.environ[name] = str(threads)
+
+
+def limit_threads(threads: int) -> None:
+    """Use `threads` threads for torch in this process (and BLAS in later child processes)."""
+    set_thread_env(threads)
     import torch
 
     torch.set_num_threads(threads)
@@ -54,9 +56,13 @@ def warm_up_torch() -> None:
     import torch
 
     param = torch.zeros(4, requires_grad=True)
-    optimizer = torch.optim.Adam([param], lr=1e-3, eps=1e-5)
-    param.sum().backward()
-    optimizer.step()
+    optimizers = [torch.optim.Adam([param], lr=1e-3, eps=1e-5)]
+    with contextlib.suppress(Exception):  # the fused kernel too, in case a trainer uses it
+        optimizers.append(torch.optim.Adam([param], lr=1e-3, eps=1e-5, fused=True))
+    for optimizer in optimizers:
+        optimizer.zero_grad()
+        param.sum().backward()
+        optimizer.step()
 
 
 # --- timing --------------------------------------------------------------------------------
@@ -116,6 +122,21 @@ def parse_ints(text: str) -> list[int]:
     return [int(item) for item in parse_list(text)]
 
 
+def parse_seeds(text: str) -> list[int]:
+    """Seeds from the command line: a single number N means N seeds 0..N-1; a comma-separated
+    list means exactly those seeds ('0,1,2'; '7,' is seed 7 alone)."""
+    text = str(text).strip()
+    if "," not in text:
+        count = int(text)
+        if count < 1:
+            raise ValueError(f"the number of seeds must be at least 1, got {count}")
+        return list(range(count))
+    seeds = parse_ints(text)
+    if not seeds or any(s < 0 for s in seeds):
+        raise ValueError(f"seeds must be whole numbers >= 0, got {text!r}")
+    return seeds
+
+
 def fmt(value: Any, digits: int = 1) -> str:
     """A table cell: floats with `digits` decimals and thousands separators, '-' for missing."""
     if value is None:
@@ -131,19 +152,23 @@ def fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def markdown_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: int | Sequence[int] = 1
+) -> str:
     """A GitHub markdown table; cells are formatted with fmt() unless already strings.
 
-    Columns whose cells are all numbers are right-aligned.
+    digits: decimals of float cells, one number for all columns or one per column. Columns whose
+    cells are all numbers are right-aligned.
     """
-    cells = [[c if isinstance(c, str) else fmt(c) for c in row] for row in rows]
+    places = [digits] * len(headers) if isinstance(digits, int) else list(digits)
+    cells = [
+        [c if isinstance(c, str) else fmt(c, places[i]) for i, c in enumerate(row)] for row in rows
+    ]
     numeric = [
         bool(rows) and all(isinstance(row[i], (int, float)) or row[i] is None for row in rows)
         for i in range(len(headers))
     ]
-    widths = [
-        max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(headers)
-    ]
+    widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(headers)]
 
     def line(items: Sequence[str]) -> str:
         padded = [
@@ -152,10 +177,14 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
         ]
         return "| " + " | ".join(padded) + " |"
 
-    rule = "|" + "|".join(
-        "-" * (w + 1) + ":" if num else "-" * (w + 2)
-        for w, num in zip(widths, numeric, strict=True)
-    ) + "|"
+    rule = (
+        "|"
+        + "|".join(
+            "-" * (w + 1) + ":" if num else "-" * (w + 2)
+            for w, num in zip(widths, numeric, strict=True)
+        )
+        + "|"
+    )
     return "\n".join([line(headers), rule, *(line(row) for row in cells)])
 
 
@@ -209,7 +238,9 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def write_results(name: str, data: dict[str, Any], path: str | os.PathLike[str] | None = None) -> Path:
+def write_results(
+    name: str, data: dict[str, Any], path: str | os.PathLike[str] | None = None
+) -> Path:
     """Write {"machine": ..., **data} as JSON to benchmarks/results/<name>.json (or `path`).
 
     Non-finite floats become null. Written to a temp file and renamed, so a reader never sees

@@ -16,6 +16,7 @@ the clock starts, and the evaluation (10 deterministic episodes) after it stops.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import math
 import sys
@@ -29,6 +30,18 @@ DEFAULT_ENVS = "CartPole-v1,Pendulum-v1,HalfCheetah-v5"
 DEFAULT_STEPS = {"HalfCheetah-v5": 100_000}  # everything else: 100k as well
 FALLBACK_STEPS = 100_000
 EVAL_SEED = 10_000
+
+# Imported by every training process before the clock starts, whichever implementation it runs.
+CHILD_IMPORTS = (
+    "gymnasium",
+    "sb3_contrib",
+    "stable_baselines3.common.env_util",
+    "stable_baselines3.common.evaluation",
+    "stable_baselines3.common.vec_env",
+    "trpo.evaluate",
+    "trpo.store",
+    "trpo.trainer",
+)
 
 IMPL_OURS = "ours"
 IMPL_SB3 = "sb3-contrib"
@@ -89,16 +102,8 @@ def zoo_sde(env_id: str) -> dict[str, Any] | None:
 def _prepare_child(threads: int) -> None:
     """Same imports, threads and warm caches for both implementations, before the clock."""
     common.limit_threads(threads)
-    import gymnasium  # noqa: F401
-    import sb3_contrib  # noqa: F401
-    import stable_baselines3.common.env_util  # noqa: F401
-    import stable_baselines3.common.evaluation  # noqa: F401
-    import stable_baselines3.common.vec_env  # noqa: F401
-
-    import trpo.evaluate  # noqa: F401
-    import trpo.store  # noqa: F401
-    import trpo.trainer  # noqa: F401
-
+    for module in CHILD_IMPORTS:
+        importlib.import_module(module)
     common.warm_up_torch()
 
 
@@ -228,7 +233,7 @@ def build_jobs(args: argparse.Namespace) -> list[dict[str, Any]]:
             else:
                 impls.append((IMPL_SB3_SDE, sde))
         for repeat in range(args.repeats):
-            for seed in common.parse_ints(args.seeds):
+            for seed in args.seed_list:
                 for impl, extra in impls:
                     jobs.append(
                         dict(
@@ -260,7 +265,7 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             per_seed[seed] = common.mean([r["eval_mean"] for r in of_seed])
             returns.append(per_seed[seed])
         wall = common.mean(walls)
-        env_steps = int(round(common.mean(steps)))
+        env_steps = round(common.mean(steps))
         rows.append(
             {
                 "env_id": env_id,
@@ -309,21 +314,27 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         ]
         for r in rows
     ]
-    print(common.markdown_table(headers, table))
+    print(common.markdown_table(headers, table, digits=[0, 0, 0, 2, 0, 1, 0]), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--envs", default=DEFAULT_ENVS, help=f"comma-separated ids ({DEFAULT_ENVS})")
+    parser.add_argument(
+        "--envs", default=DEFAULT_ENVS, help=f"comma-separated env ids ({DEFAULT_ENVS})"
+    )
     parser.add_argument(
         "--steps",
         type=int,
         default=None,
         help="env steps per training, for every env (default 100000 for each env)",
     )
-    parser.add_argument("--seeds", type=int, default=1, help="number of seeds 0..N-1 (1)")
+    parser.add_argument(
+        "--seeds",
+        default="1",
+        help="N = seeds 0..N-1, or a comma-separated list such as 0,3,7 (1, i.e. seed 0)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both (1)")
     parser.add_argument(
         "--repeats",
@@ -343,11 +354,14 @@ def main(argv: list[str] | None = None) -> int:
         help="JSON results file (benchmarks/results/compare_sb3.json)",
     )
     args = parser.parse_args(argv)
-    if args.seeds < 1 or args.repeats < 1 or args.threads < 1 or args.episodes < 1:
-        parser.error("--seeds, --repeats, --threads and --episodes must be at least 1")
-    args.seeds = ",".join(str(s) for s in range(args.seeds))
+    if args.repeats < 1 or args.threads < 1 or args.episodes < 1:
+        parser.error("--repeats, --threads and --episodes must be at least 1")
+    try:
+        args.seed_list = common.parse_seeds(args.seeds)
+    except ValueError as exc:
+        parser.error(f"--seeds: {exc}")
 
-    common.limit_threads(args.threads)  # inherited by the spawned trainings
+    common.set_thread_env(args.threads)  # inherited by the spawned trainings
     jobs = build_jobs(args)
     runs: list[dict[str, Any]] = []
     for index, job in enumerate(jobs, 1):

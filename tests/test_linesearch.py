@@ -1,5 +1,6 @@
 """Backtracking line search on synthetic models, and the trainer's all-or-nothing policy step."""
 
+import itertools
 import math
 
 import numpy as np
@@ -112,7 +113,7 @@ def test_rejection_returns_theta_old_itself():
     assert not any(c.accepted for c in result.candidates)
     fractions = [c.fraction for c in result.candidates]
     assert fractions[0] == 1.0
-    for a, b in zip(fractions, fractions[1:], strict=False):
+    for a, b in itertools.pairwise(fractions):
         assert b == pytest.approx(0.9 * a, rel=1e-12)
 
 
@@ -272,7 +273,9 @@ def test_trainer_rejected_step_restores_parameters_bit_for_bit(monkeypatch):
         ),
     ],
 )
-def test_trainer_non_finite_step_is_rejected_with_a_reason(monkeypatch, target, replacement, reason):
+def test_trainer_non_finite_step_is_rejected_with_a_reason(
+    monkeypatch, target, replacement, reason
+):
     trainer = _tiny_trainer()
     try:
         monkeypatch.setattr(trainer_module, target, replacement)

@@ -128,8 +128,12 @@ def test_cg_residual_norms_are_true_residuals_after_each_iteration():
         assert len(partial.residual_norms) == k
         assert len(calls) == k  # one product per iteration
         true_residual = float(torch.linalg.norm(b - a @ partial.x))
-        assert partial.residual_norms[-1] == pytest.approx(true_residual, rel=1e-6, abs=1e-9 * scale)
-        assert full.residual_norms[k - 1] == pytest.approx(true_residual, rel=1e-6, abs=1e-9 * scale)
+        assert partial.residual_norms[-1] == pytest.approx(
+            true_residual, rel=1e-6, abs=1e-9 * scale
+        )
+        assert full.residual_norms[k - 1] == pytest.approx(
+            true_residual, rel=1e-6, abs=1e-9 * scale
+        )
         assert partial.residual_norms == full.residual_norms[:k]
 
 
@@ -191,7 +195,9 @@ def test_cg_stops_on_non_positive_curvature_without_nan(diagonal):
 # --- step scale ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("x_h_x", "delta"), [(1.0, 0.01), (0.02, 0.01), (250.0, 0.05), (3e-7, 1e-3)])
+@pytest.mark.parametrize(
+    ("x_h_x", "delta"), [(1.0, 0.01), (0.02, 0.01), (250.0, 0.05), (3e-7, 1e-3)]
+)
 def test_step_scale_puts_the_quadratic_kl_at_delta(x_h_x, delta):
     scale = step_scale(x_h_x, delta)
     assert scale > 0

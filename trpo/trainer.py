@@ -29,6 +29,7 @@ from trpo.normalization import ObservationNormalizer, RewardScaler
 from trpo.policies import ValueNetwork, make_policy
 from trpo.record import IterationRecord
 from trpo.rollout import Batch, Collector
+from trpo.value_fit import fit_value
 
 
 @dataclass
@@ -65,7 +66,9 @@ class Trainer:
             self.generator,
         )
         self.value = ValueNetwork(space.obs_dim, c.hidden_sizes, c.activation, self.generator)
-        self.vf_optimizer = torch.optim.Adam(self.value.parameters(), lr=c.vf_lr, eps=1e-5)
+        self.vf_optimizer = torch.optim.Adam(
+            self.value.parameters(), lr=c.vf_lr, eps=1e-5, fused=True
+        )
         self.obs_normalizer = ObservationNormalizer(space.obs_dim, c.normalize_observations)
         self.reward_scaler = RewardScaler(c.n_envs, c.gamma, c.normalize_rewards)
         self.rng = np.random.default_rng(c.seed)
@@ -248,24 +251,17 @@ class Trainer:
         return info, {"cg": t1 - t0, "linesearch": t2 - t1}
 
     def _fit_value(self, obs: torch.Tensor, returns: torch.Tensor) -> float:
-        """Regress V_phi on the returns with Adam over shuffled minibatches; mean loss."""
+        """Regress V_phi on the returns (Adam over shuffled minibatches); mean loss."""
         c = self.config
-        n = obs.shape[0]
-        size = min(c.vf_minibatch, n)
-        losses = []
-        for _ in range(c.vf_epochs):
-            order = torch.randperm(n, generator=self.generator)
-            for start in range(0, n, size):
-                idx = order[start : start + size]
-                loss = (self.value(obs[idx]) - returns[idx]).pow(2).mean()
-                self.vf_optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.vf_optimizer.step()
-                losses.append(loss.detach())
-        if not losses:
-            with torch.no_grad():
-                return float((self.value(obs) - returns).pow(2).mean())
-        return float(torch.stack(losses).mean())
+        return fit_value(
+            self.value.net,
+            self.vf_optimizer,
+            obs,
+            returns,
+            c.vf_epochs,
+            c.vf_minibatch,
+            self.generator,
+        )
 
     # --- checkpoint state --------------------------------------------------------------------
     def state(self) -> TrainerState:

@@ -1,0 +1,218 @@
+"""TRPOConfig validation, serialisation and the rl-zoo3-matched presets."""
+
+import dataclasses
+import inspect
+import json
+import os
+
+import pytest
+import yaml
+
+from trpo.config import MAX_BACKTRACKS_CAP, PRESETS, ConfigError, TRPOConfig, preset
+
+
+def _problems(**changes):
+    with pytest.raises(ConfigError) as info:
+        TRPOConfig(**changes)
+    assert info.value.problems, "a ConfigError must list at least one problem"
+    assert str(info.value) == "; ".join(info.value.problems)
+    return info.value.problems
+
+
+def test_defaults_are_valid():
+    config = TRPOConfig()
+    assert config.env_id == "CartPole-v1"
+    assert config.steps_per_iteration % config.n_envs == 0
+    assert config.steps_per_env * config.n_envs == config.steps_per_iteration
+    assert isinstance(config.hidden_sizes, tuple)
+
+
+def test_config_error_is_a_value_error():
+    assert issubclass(ConfigError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("changes", "knob"),
+    [
+        ({"delta": 0.0}, "delta"),
+        ({"delta": -0.01}, "delta"),
+        ({"delta": float("nan")}, "delta"),
+        ({"delta": float("inf")}, "delta"),
+        ({"delta": True}, "delta"),
+        ({"delta": "0.01"}, "delta"),
+        ({"alpha": 0.0}, "alpha"),
+        ({"alpha": 1.0}, "alpha"),
+        ({"alpha": float("nan")}, "alpha"),
+        ({"max_backtracks": 0}, "max_backtracks"),
+        ({"max_backtracks": 2.5}, "max_backtracks"),
+        ({"max_backtracks": MAX_BACKTRACKS_CAP + 1}, "max_backtracks"),
+        ({"max_backtracks": True}, "max_backtracks"),
+        ({"n_envs": 4, "steps_per_iteration": 1026}, "steps_per_iteration"),
+        ({"n_envs": 4, "steps_per_iteration": 4}, "steps_per_iteration"),
+        ({"n_envs": 4, "steps_per_iteration": 6}, "steps_per_iteration"),
+        ({"steps_per_iteration": 2048, "total_steps": 2047}, "total_steps"),
+        ({"env_id": "markermod:Thing-v0"}, "env_id"),
+        ({"env_id": ""}, "env_id"),
+        ({"activation": "sigmoid"}, "activation"),
+        ({"hidden_sizes": ()}, "hidden_sizes"),
+        ({"hidden_sizes": (64, 0)}, "hidden_sizes"),
+        ({"hidden_sizes": (64, 2.5)}, "hidden_sizes"),
+        ({"hidden_sizes": (True,)}, "hidden_sizes"),
+        ({"hidden_sizes": "64,64"}, "hidden_sizes"),
+        ({"hidden_sizes": (8,) * 9}, "hidden_sizes"),
+        ({"gamma": 1.01}, "gamma"),
+        ({"gamma": 0.0}, "gamma"),
+        ({"gae_lambda": -0.1}, "gae_lambda"),
+        ({"gae_lambda": 1.5}, "gae_lambda"),
+        ({"gae_lambda": float("nan")}, "gae_lambda"),
+        ({"cg_iters": 0}, "cg_iters"),
+        ({"cg_damping": -1.0}, "cg_damping"),
+        ({"vf_lr": 0.0}, "vf_lr"),
+        ({"n_envs": 0}, "n_envs"),
+        ({"vectorization": "threads"}, "vectorization"),
+        ({"normalize_observations": 1}, "normalize_observations"),
+        ({"seed": -1}, "seed"),
+    ],
+)
+def test_bad_value_raises_naming_the_knob(changes, knob):
+    problems = _problems(**changes)
+    assert len(problems) == 1, problems
+    assert knob in problems[0]
+
+
+def test_steps_per_iteration_messages_say_what_is_wrong():
+    (multiple,) = _problems(n_envs=4, steps_per_iteration=1026)
+    assert "multiple" in multiple and "n_envs" in multiple
+    (small,) = _problems(n_envs=4, steps_per_iteration=6)
+    assert "at least" in small and "8" in small
+
+
+def test_edge_values_are_accepted():
+    TRPOConfig(delta=1.0, gamma=1.0, gae_lambda=0.0, max_backtracks=MAX_BACKTRACKS_CAP)
+    TRPOConfig(gae_lambda=1.0, n_envs=4, steps_per_iteration=8, total_steps=8)
+    TRPOConfig(hidden_sizes=[32])  # a list from JSON becomes a tuple
+
+
+def test_several_problems_are_all_listed():
+    problems = _problems(delta=-1.0, alpha=2.0, activation="swish", gamma=5.0, max_backtracks=0)
+    assert len(problems) == 5
+    text = " | ".join(problems)
+    for knob in ("delta", "alpha", "activation", "gamma", "max_backtracks"):
+        assert knob in text
+
+
+def test_json_round_trip():
+    config = TRPOConfig(
+        env_id="Pendulum-v1",
+        hidden_sizes=(32, 16, 8),
+        delta=0.02,
+        normalize_observations=True,
+        seed=17,
+    )
+    text = config.to_json()
+    assert json.loads(text)["hidden_sizes"] == [32, 16, 8]
+    again = TRPOConfig.from_json(text)
+    assert again == config
+    assert again.hidden_sizes == (32, 16, 8) and isinstance(again.hidden_sizes, tuple)
+    assert {f.name for f in dataclasses.fields(TRPOConfig)} == set(json.loads(text))
+
+
+def test_from_dict_refuses_unknown_keys_and_non_dicts():
+    with pytest.raises(ConfigError, match="deltta"):
+        TRPOConfig.from_dict({"deltta": 0.01})
+    for bad in ([1, 2], "CartPole-v1", None, 3):
+        with pytest.raises(ConfigError, match="JSON object"):
+            TRPOConfig.from_dict(bad)
+
+
+def test_from_json_refuses_invalid_json():
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        TRPOConfig.from_json("{delta: 0.01")
+    with pytest.raises(ConfigError, match="JSON object"):
+        TRPOConfig.from_json("[1, 2]")
+
+
+def test_from_json_validates_values():
+    with pytest.raises(ConfigError, match="delta"):
+        TRPOConfig.from_json('{"delta": -1}')
+
+
+def test_unknown_preset_is_refused():
+    with pytest.raises(ConfigError, match="no preset"):
+        preset("NoSuchEnv-v0")
+
+
+# --- presets against rl-baselines3-zoo --------------------------------------------------------
+
+SB3_CONTRIB_TRPO_DEFAULTS = {
+    "batch_size": 128,
+    "n_critic_updates": 10,
+    "learning_rate": 1e-3,
+    "cg_max_steps": 15,
+    "cg_damping": 0.1,
+    "gae_lambda": 0.95,
+    "gamma": 0.99,
+    "target_kl": 0.01,
+}
+ZOO_NAME = {"HalfCheetah-v5": "HalfCheetah-v4", "Hopper-v5": "Hopper-v4"}
+
+
+def _zoo_trpo_hyperparams():
+    rl_zoo3 = pytest.importorskip("rl_zoo3")
+    path = os.path.join(os.path.dirname(rl_zoo3.__file__), "hyperparams", "trpo.yml")
+    with open(path) as f:
+        return yaml.load(f, Loader=yaml.SafeLoader)  # handles !!float and << merge keys
+
+
+def _expected_from_zoo(entry):
+    def get(key):
+        return entry.get(key, SB3_CONTRIB_TRPO_DEFAULTS[key])
+
+    normalize = bool(entry.get("normalize", False))
+    return {
+        "steps_per_iteration": int(entry["n_steps"]) * int(entry["n_envs"]),
+        "n_envs": int(entry["n_envs"]),
+        "total_steps": int(float(entry["n_timesteps"])),
+        "vf_minibatch": int(get("batch_size")),
+        "vf_epochs": int(get("n_critic_updates")),
+        "vf_lr": float(get("learning_rate")),
+        "cg_iters": int(get("cg_max_steps")),
+        "cg_damping": float(get("cg_damping")),
+        "gae_lambda": float(get("gae_lambda")),
+        "gamma": float(get("gamma")),
+        "delta": float(get("target_kl")),
+        "normalize_observations": normalize,
+        "normalize_rewards": normalize,
+    }
+
+
+@pytest.mark.parametrize("env_id", sorted(PRESETS))
+def test_preset_is_valid_and_matches_rl_zoo(env_id):
+    zoo = _zoo_trpo_hyperparams()
+    config = preset(env_id)
+    assert config.env_id == env_id
+    entry = zoo[ZOO_NAME.get(env_id, env_id)]
+    expected = _expected_from_zoo(entry)
+    actual = {key: getattr(config, key) for key in expected}
+    assert actual == pytest.approx(expected), env_id
+    # Overrides apply on top of the preset.
+    assert preset(env_id, seed=3, delta=0.02).delta == 0.02
+
+
+def test_zoo_yaml_merge_keys_were_resolved():
+    zoo = _zoo_trpo_hyperparams()
+    # HalfCheetah-v4 only states target_kl; the rest comes from two levels of << merges.
+    assert zoo["HalfCheetah-v4"]["target_kl"] == 0.04
+    assert zoo["HalfCheetah-v4"]["cg_max_steps"] == 25
+    assert zoo["HalfCheetah-v4"]["n_timesteps"] == 1e6
+
+
+def test_sb3_contrib_defaults_used_above_are_the_real_ones():
+    sb3_contrib = pytest.importorskip("sb3_contrib")
+    signature = inspect.signature(sb3_contrib.TRPO.__init__)
+    for key, value in SB3_CONTRIB_TRPO_DEFAULTS.items():
+        assert signature.parameters[key].default == value, key
+    # Our own defaults follow the same library where they overlap.
+    config = TRPOConfig()
+    assert config.vf_minibatch == 128 and config.vf_epochs == 10 and config.cg_iters == 15
+    assert config.alpha == signature.parameters["line_search_shrinking_factor"].default

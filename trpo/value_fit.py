@@ -1,0 +1,90 @@
+"""Fitting V_phi by minibatch regression, with a hand-derived MLP backward pass.
+
+For the small MLPs used here, autograd's per-op bookkeeping costs more than the arithmetic;
+the explicit backward below (checked against autograd in the tests) makes each Adam step about
+2x cheaper, which matters because the value fit is the largest part of an update.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# derivative of the activation, written in terms of its output h (and pre-activation z)
+_DERIVATIVES = {
+    nn.Tanh: lambda z, h: 1.0 - h * h,
+    nn.ReLU: lambda z, h: (z > 0).to(h.dtype),
+    nn.ELU: lambda z, h: torch.where(z > 0, torch.ones_like(h), h + 1.0),
+}
+
+
+def mse_gradients(
+    net: nn.Sequential, x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Loss mean((net(x) - y)^2) and its gradient for every parameter of net, in order.
+
+    net is Linear layers with Tanh/ReLU/ELU between them and a 1-unit output.
+    """
+    layers = list(net)
+    linears = [m for m in layers if isinstance(m, nn.Linear)]
+    activations = [type(m) for m in layers if not isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        inputs, pre, outs = [], [], []
+        h = x
+        for i, linear in enumerate(linears):
+            inputs.append(h)
+            z = torch.addmm(linear.bias, h, linear.weight.t())
+            if i < len(activations):
+                pre.append(z)
+                h = layers[2 * i + 1](z)
+                outs.append(h)
+            else:
+                h = z
+        error = h.squeeze(-1) - y
+        loss = error.pow(2).mean()
+        d = (error * (2.0 / y.numel())).unsqueeze(-1)
+        grads: list[torch.Tensor] = []
+        for i in range(len(linears) - 1, -1, -1):
+            grads.append(d.sum(0))  # bias
+            grads.append(d.t() @ inputs[i])  # weight
+            if i > 0:
+                d = (d @ linears[i].weight) * _DERIVATIVES[activations[i - 1]](
+                    pre[i - 1], outs[i - 1]
+                )
+        grads.reverse()  # weight, bias per layer, first layer first
+    return loss, grads
+
+
+def fit_value(
+    value_net: nn.Sequential,
+    optimizer: torch.optim.Optimizer,
+    obs: torch.Tensor,
+    returns: torch.Tensor,
+    epochs: int,
+    minibatch: int,
+    generator: torch.Generator,
+) -> float:
+    """Regress value_net(obs) on returns: `epochs` passes of shuffled minibatches, one Adam step
+    each. Returns the mean minibatch loss (the loss before the fit when epochs = 0)."""
+    n = obs.shape[0]
+    size = min(minibatch, n)
+    params = list(value_net.parameters())
+    total, steps = torch.zeros(()), 0
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=generator)
+        shuffled_obs, shuffled_returns = obs[order], returns[order]
+        for start in range(0, n, size):
+            loss, grads = mse_gradients(
+                value_net,
+                shuffled_obs[start : start + size],
+                shuffled_returns[start : start + size],
+            )
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g
+            optimizer.step()
+            total += loss
+            steps += 1
+    if steps == 0:
+        with torch.no_grad():
+            return float((value_net(obs).squeeze(-1) - returns).pow(2).mean())
+    return float(total / steps)
