@@ -361,6 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(f"--seeds: {exc}")
 
+    from trpo.config import PRESETS
+
+    missing = [e for e in common.parse_list(args.envs) if e not in PRESETS]
+    if missing:
+        parser.error(f"no preset for {', '.join(missing)}; presets: {', '.join(PRESETS)}")
     common.set_thread_env(args.threads)  # inherited by the spawned trainings
     jobs = build_jobs(args)
     runs: list[dict[str, Any]] = []

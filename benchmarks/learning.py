@@ -103,7 +103,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     table = []
     for r in rows:
         per_seed = ", ".join(
-            f"{seed}: {'failed' if value is None else format(value, '.1f')}"
+            f"{seed}: {'failed' if value is None else common.fmt(value, 1)}"
             for seed, value in r["eval_mean_per_seed"].items()
         )
         steps = r["env_steps"]
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(f"--seeds: {exc}")
     env_ids = common.parse_list(args.envs)
-    from trpo.config import PRESETS  # light import (no torch)
+    from trpo.config import PRESETS
 
     missing = [e for e in env_ids if e not in PRESETS]
     if missing:

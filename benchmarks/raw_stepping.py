@@ -157,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_steps is not None and args.train_steps < 0:
         parser.error("--train-steps must be 0 (skip) or more")
 
+    from trpo.config import PRESETS
+
+    missing = [e for e in common.parse_list(args.envs) if e not in PRESETS]
+    if missing:
+        parser.error(f"no preset for {', '.join(missing)}; presets: {', '.join(PRESETS)}")
     common.set_thread_env(args.threads)
     results: list[dict[str, Any]] = []
     for env_id in common.parse_list(args.envs):

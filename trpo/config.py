@@ -96,6 +96,11 @@ class TRPOConfig:
     )
     seed: int = _knob(0, "Seed of networks, action sampling, minibatches and environments.")
     torch_threads: int = _knob(1, "torch threads for this trainer (1 is as fast as 2 for 64x64).")
+    probe_geometry: bool = _knob(
+        False,
+        "Record the true KL and surrogate along the step direction (a few extra forward passes).",
+    )
+    probe_points: int = _knob(13, "Points of the geometry probe, from 0 to 1.5x the full step.")
     checkpoint_every: int = _knob(
         1, "Write a checkpoint every this many iterations (and always at the end)."
     )
@@ -244,12 +249,18 @@ def validate(config: TRPOConfig) -> None:
         p.append(f"activation must be one of {', '.join(ACTIVATIONS)}, got {c.activation!r}")
     if not _finite(c.log_std_init) or not -5 <= c.log_std_init <= 2:
         p.append(f"log_std_init must be a number in [-5, 2], got {c.log_std_init!r}")
-    for name in ("normalize_observations", "normalize_rewards", "normalize_advantages"):
+    for name in (
+        "normalize_observations",
+        "normalize_rewards",
+        "normalize_advantages",
+        "probe_geometry",
+    ):
         if not isinstance(getattr(c, name), bool):
             p.append(f"{name} must be true or false, got {getattr(c, name)!r}")
     _check_int(p, "seed", c.seed, 0, 2**32 - 1)
     _check_int(p, "torch_threads", c.torch_threads, 1, 64)
     _check_int(p, "checkpoint_every", c.checkpoint_every, 1, 10**6)
+    _check_int(p, "probe_points", c.probe_points, 3, 101)
     if p:
         raise ConfigError(p)
 

@@ -11,6 +11,18 @@ from trpo.linesearch import Candidate
 
 
 @dataclass(frozen=True)
+class Geometry:
+    """True mean KL and surrogate improvement at fractions f of the full step s x, beside
+    TRPO's models: KL ~ 1/2 (f s)^2 x^T H x and improvement ~ f s g^T x."""
+
+    fractions: list[float]
+    kl: list[float | None]
+    improvement: list[float | None]
+    kl_model: list[float]
+    improvement_model: list[float]
+
+
+@dataclass(frozen=True)
 class IterationRecord:
     """Everything that happened in one TRPO iteration; None = not applicable (NaN in tables)."""
 
@@ -51,6 +63,9 @@ class IterationRecord:
     time_cg_s: float
     time_linesearch_s: float
     time_value_s: float
+    time_probe_s: float = 0.0
+    # the true KL and surrogate along theta_old + f * s * x (config.probe_geometry), else None
+    geometry: Geometry | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,6 +80,8 @@ class IterationRecord:
         values["line_search"] = [
             Candidate(**c) for c in values.get("line_search", []) if isinstance(c, dict)
         ]
+        if isinstance(values.get("geometry"), dict):
+            values["geometry"] = Geometry(**values["geometry"])
         return cls(**values)
 
     def summary(self) -> str:

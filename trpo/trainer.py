@@ -12,7 +12,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from trpo.linesearch import LineSearchResult, backtracking_line_search
 from trpo.natural import conjugate_gradient, fisher_vector_product, flat_grad, step_scale
 from trpo.normalization import ObservationNormalizer, RewardScaler
 from trpo.policies import ValueNetwork, make_policy
-from trpo.record import IterationRecord
+from trpo.record import Geometry, IterationRecord
 from trpo.rollout import Batch, Collector
 from trpo.value_fit import fit_value
 
@@ -223,6 +223,19 @@ class Trainer:
                 return float((ratio * adv).mean()), float(policy.kl(old, p).mean())
 
         full_step = scale * x
+        t_probe = time.perf_counter()
+        if c.probe_geometry:
+            info["geometry"] = probe_geometry(
+                evaluate,
+                theta_old,
+                full_step,
+                surrogate_before,
+                scale * scale * x_h_x,
+                scale * g_dot_x,
+                c.probe_points,
+            )
+        t1 += time.perf_counter() - t_probe
+        info["time_probe_s"] = time.perf_counter() - t_probe
         result: LineSearchResult = backtracking_line_search(
             evaluate,
             theta_old,
@@ -314,6 +327,34 @@ class Trainer:
 
     def close(self) -> None:
         self.envs.close()
+
+
+def probe_geometry(
+    evaluate: Callable[[torch.Tensor], tuple[float, float]],
+    theta_old: torch.Tensor,
+    full_step: torch.Tensor,
+    surrogate_old: float,
+    full_step_quadratic: float,
+    full_step_linear: float,
+    points: int,
+) -> Geometry:
+    """True KL and surrogate improvement at f in [0, 1.5] along the full step, and the models
+    1/2 f^2 (s x)^T H (s x) and f g^T (s x). The caller restores the parameters afterwards."""
+    fractions = [1.5 * i / (points - 1) for i in range(points)]
+    kls: list[float | None] = []
+    gains: list[float | None] = []
+    for f in fractions:
+        surrogate, kl = evaluate(theta_old + f * full_step)
+        kls.append(kl if math.isfinite(kl) else None)
+        gain = surrogate - surrogate_old
+        gains.append(gain if math.isfinite(gain) else None)
+    return Geometry(
+        fractions=fractions,
+        kl=kls,
+        improvement=gains,
+        kl_model=[0.5 * f * f * full_step_quadratic for f in fractions],
+        improvement_model=[f * full_step_linear for f in fractions],
+    )
 
 
 def _non_finite_problem(
