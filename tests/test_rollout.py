@@ -233,3 +233,33 @@ def test_trainer_runs_an_iteration_on_the_scripted_env():
         assert record.env_steps == 24
     finally:
         trainer.close()
+
+
+def test_discrete_action_space_with_start_offset_gets_valid_actions():
+    """Discrete(n, start=s): the policy samples 0..n-1, the env must receive s..s+n-1."""
+    seen = []
+
+    class StartOne(gym.Env):
+        observation_space = spaces.Box(-1, 1, (2,), np.float32)
+        action_space = spaces.Discrete(3, start=1)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            return np.zeros(2, np.float32), {}
+
+        def step(self, action):
+            assert self.action_space.contains(action), f"invalid action {action!r}"
+            seen.append(int(action))
+            return np.zeros(2, np.float32), 0.0, False, False, {}
+
+    gym.register("TestStartOne-v0", entry_point=StartOne, max_episode_steps=10)
+    try:
+        envs, info = make_vector_env("TestStartOne-v0", 1)
+        actor = CategoricalPolicy(2, 3, (4,), "tanh", torch.Generator().manual_seed(0))
+        Collector(envs, info, seed=0).collect(
+            actor.numpy_actor(), ObservationNormalizer(2, False), 60, np.random.default_rng(0)
+        )
+        envs.close()
+    finally:
+        gym.registry.pop("TestStartOne-v0", None)
+    assert set(seen) == {1, 2, 3}

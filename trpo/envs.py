@@ -60,6 +60,7 @@ class SpaceInfo:
     act_dim: int  # number of actions (Discrete) or action dimensions (Box)
     action_low: np.ndarray | None
     action_high: np.ndarray | None
+    action_start: int = 0  # Discrete(n, start): env actions are start..start+n-1
 
 
 def space_info(
@@ -71,7 +72,9 @@ def space_info(
     if not isinstance(obs, spaces.Box) or len(obs.shape) != 1:
         raise EnvError(f"{name}has observation space {obs}; supported: {SUPPORTED}")
     if isinstance(action_space, spaces.Discrete):
-        return SpaceInfo(obs.shape[0], True, int(action_space.n), None, None)
+        return SpaceInfo(
+            obs.shape[0], True, int(action_space.n), None, None, int(action_space.start)
+        )
     if isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
         return SpaceInfo(
             obs.shape[0],

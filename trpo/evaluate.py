@@ -30,7 +30,7 @@ class LoadedPolicy:
         actor = actor or self.policy.numpy_actor()
         action = actor.deterministic(self.normalizer(np.asarray(obs)[None]))[0]
         if self.space.discrete:
-            return action
+            return action + self.space.action_start
         return np.clip(action, self.space.action_low, self.space.action_high)
 
 

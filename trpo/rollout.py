@@ -68,7 +68,7 @@ class Collector:
         episode_end = np.empty((T, N), dtype=bool)
         returns: list[float] = []
         lengths: list[int] = []
-        low, high = space.action_low, space.action_high
+        low, high, start = space.action_low, space.action_high, space.action_start
         ep_return, ep_length = self.episode_return, self.episode_length
         obs = self.obs
         step = self.envs.step
@@ -76,7 +76,7 @@ class Collector:
             x = normalize(obs)
             action = actor.sample(x, rng)
             next_obs, reward, term, trunc, info = step(
-                action if space.discrete else np.clip(action, low, high)
+                action + start if space.discrete else np.clip(action, low, high)
             )
             raw_obs[t] = obs
             obs_in[t] = x

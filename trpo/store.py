@@ -280,7 +280,8 @@ def load_metrics(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
     numeric = [
         c
         for c in frame.columns
-        if c not in ("cg_residuals", "line_search", "extra", "reject_reason", "step_accepted")
+        if c not in ("cg_residuals", "line_search", "geometry", "extra", "reject_reason")
+        and c != "step_accepted"
     ]
     for column in numeric:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")

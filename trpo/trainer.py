@@ -161,7 +161,8 @@ class Trainer:
         else:
             actions = torch.as_tensor(batch.actions.reshape(T * N, -1), dtype=torch.float32)
         with torch.no_grad():
-            old = self.policy.dist_params(obs)
+            # cloned: a view of a parameter (Gaussian log std) must not follow later updates
+            old = tuple(t.clone() for t in self.policy.dist_params(obs))
             entropy = float(self.policy.entropy(old).mean())
         return {
             "obs": obs,

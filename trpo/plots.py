@@ -1,0 +1,455 @@
+"""Plotly figures built from metrics DataFrames (`trpo.load_metrics`); no Streamlit here.
+
+Every function takes data and returns a figure, so figures are testable without a browser and
+shared by the pages. Long histories are downsampled to at most MAX_POINTS points per trace.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+MAX_POINTS = 600
+ACCEPT_COLOR = "#1f77b4"
+REJECT_COLOR = "#d62728"
+DELTA_COLOR = "#ff7f0e"
+MODEL_COLOR = "#7f7f7f"
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 320) -> go.Figure:
+    fig.update_layout(
+        title=dict(text=title, x=0.01, font=dict(size=15)),
+        xaxis_title=x,
+        yaxis_title=y,
+        height=height,
+        margin=dict(l=55, r=15, t=45, b=45),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+        hovermode="x unified",
+        uirevision=title,  # keep zoom across live refreshes
+    )
+    return fig
+
+
+def downsample(frame: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFrame:
+    """Every k-th row (always keeping the last) so that at most max_points remain."""
+    if len(frame) <= max_points:
+        return frame
+    step = math.ceil(len(frame) / max_points)
+    index = [*range(0, len(frame) - 1, step), len(frame) - 1]
+    return frame.iloc[index]
+
+
+def empty_figure(title: str, message: str = "waiting for the first iteration") -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title, "", "")
+
+
+def returns_figure(frame: pd.DataFrame) -> go.Figure:
+    """Episode return vs env steps: the batch mean with a min-max band."""
+    title = "Episode return"
+    data = downsample(frame[frame["return_mean"].notna()])
+    if data.empty:
+        return empty_figure(title, "no finished episode yet")
+    x = data["env_steps"].tolist()
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=x,
+                y=data["return_max"].tolist(),
+                mode="lines",
+                line=dict(width=0),
+                showlegend=False,
+                hoverinfo="skip",
+                name="max",
+            ),
+            go.Scatter(
+                x=x,
+                y=data["return_min"].tolist(),
+                mode="lines",
+                line=dict(width=0),
+                fill="tonexty",
+                fillcolor="rgba(31,119,180,0.18)",
+                name="min-max",
+                hoverinfo="skip",
+            ),
+            go.Scatter(
+                x=x,
+                y=data["return_mean"].tolist(),
+                mode="lines+markers",
+                marker=dict(size=4),
+                line=dict(color=ACCEPT_COLOR, width=2),
+                name="mean",
+            ),
+        ]
+    )
+    return _layout(fig, title, "env steps", "return")
+
+
+def kl_figure(frame: pd.DataFrame, delta: float) -> go.Figure:
+    """KL of each accepted step vs iteration, the delta line, rejected iterations marked."""
+    title = "KL of the accepted step"
+    if frame.empty:
+        return empty_figure(title)
+    data = downsample(frame)
+    accepted = data[data["step_accepted"]]
+    rejected = data[~data["step_accepted"]]
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=accepted["iteration"].tolist(),
+                y=accepted["kl"].tolist(),
+                mode="lines+markers",
+                marker=dict(size=5, color=ACCEPT_COLOR),
+                name="KL(pi_old || pi_new)",
+            ),
+            go.Scatter(
+                x=rejected["iteration"].tolist(),
+                y=[0.0] * len(rejected),
+                mode="markers",
+                marker=dict(symbol="x", size=9, color=REJECT_COLOR),
+                name="rejected (theta kept)",
+            ),
+        ]
+    )
+    fig.add_hline(
+        y=delta,
+        line=dict(color=DELTA_COLOR, dash="dash"),
+        annotation_text=f"delta = {delta:g}",
+        annotation_position="top left",
+    )
+    fig.update_yaxes(rangemode="tozero")
+    return _layout(fig, title, "iteration", "mean KL")
+
+
+def backtrack_figure(frame: pd.DataFrame, max_backtracks: int) -> go.Figure:
+    """Accepted backtrack index j per iteration (0 = full step); rejected shown above K."""
+    title = "Accepted backtrack index j"
+    if frame.empty:
+        return empty_figure(title)
+    data = downsample(frame)
+    accepted = data[data["step_accepted"]]
+    rejected = data[~data["step_accepted"]]
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=accepted["iteration"].tolist(),
+                y=accepted["backtrack_index"].tolist(),
+                marker_color=ACCEPT_COLOR,
+                name="accepted j",
+                base=0,
+            ),
+            go.Scatter(
+                x=rejected["iteration"].tolist(),
+                y=[max_backtracks + 1] * len(rejected),
+                mode="markers",
+                marker=dict(symbol="x", size=10, color=REJECT_COLOR),
+                name="rejected (no j passed)",
+            ),
+        ]
+    )
+    ticks = list(range(0, max_backtracks + 2, max(1, (max_backtracks + 1) // 6)))
+    fig.update_yaxes(
+        range=[-0.3, max_backtracks + 1.6],
+        tickvals=[*ticks, max_backtracks + 1],
+        ticktext=[*map(str, ticks), "rej."],
+    )
+    fig.update_layout(bargap=0.15)
+    return _layout(fig, title, "iteration", "j (step = alpha^j x full)")
+
+
+def cg_residuals_figure(frame: pd.DataFrame, history: int = 15) -> go.Figure:
+    """Residual norm |g - H x_k| per CG iteration k, log scale: latest bold, earlier faded."""
+    title = "Conjugate-gradient residuals"
+    rows = frame[frame["cg_residuals"].map(lambda r: isinstance(r, list) and len(r) > 0)]
+    if rows.empty:
+        return empty_figure(title)
+    rows = rows.tail(history)
+    fig = go.Figure()
+    n = len(rows)
+    for i, (_, row) in enumerate(rows.iterrows()):
+        latest = i == n - 1
+        residuals = row["cg_residuals"]
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(1, len(residuals) + 1)),
+                y=residuals,
+                mode="lines+markers" if latest else "lines",
+                line=dict(
+                    color=ACCEPT_COLOR if latest else "rgba(120,120,120,0.35)",
+                    width=3 if latest else 1,
+                ),
+                name=f"iteration {int(row['iteration'])}" + (" (latest)" if latest else ""),
+                showlegend=latest,
+            )
+        )
+    fig.update_yaxes(type="log")
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, title, "CG iteration k", "|g - H x_k|")
+
+
+def line_search_figure(row: pd.Series, delta: float) -> go.Figure:
+    """One iteration's candidates j: KL against delta, and actual vs expected improvement."""
+    from plotly.subplots import make_subplots
+
+    candidates = row.get("line_search") or []
+    title = f"Line search of iteration {int(row['iteration'])}"
+    if not candidates:
+        return empty_figure(title, "no line search (step rejected before it)")
+    j = [c["j"] for c in candidates]
+    accepted = row.get("backtrack_index")
+    colors = [
+        ACCEPT_COLOR
+        if (accepted is not None and not pd.isna(accepted) and k == accepted)
+        else "rgba(150,150,150,0.7)"
+        for k in j
+    ]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("KL vs delta", "improvement"))
+    fig.add_trace(
+        go.Bar(x=j, y=[c["kl"] for c in candidates], marker_color=colors, name="KL"), row=1, col=1
+    )
+    fig.add_hline(y=delta, line=dict(color=DELTA_COLOR, dash="dash"), row=1, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=j,
+            y=[c["actual_improvement"] for c in candidates],
+            mode="lines+markers",
+            marker=dict(color=colors, size=9),
+            name="actual",
+        ),
+        row=1,
+        col=2,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=j,
+            y=[c["expected_improvement"] for c in candidates],
+            mode="lines",
+            line=dict(color=MODEL_COLOR, dash="dot"),
+            name="expected (g^T step)",
+        ),
+        row=1,
+        col=2,
+    )
+    fig.update_xaxes(title_text="j", dtick=1)
+    return _layout(fig, title, "", "", height=340)
+
+
+def geometry_figure(row: pd.Series, delta: float, alpha: float, max_backtracks: int) -> go.Figure:
+    """True KL and surrogate along theta + f s x against TRPO's quadratic and linear models."""
+    from plotly.subplots import make_subplots
+
+    geometry = row.get("geometry")
+    title = f"Geometry along the step, iteration {int(row['iteration'])}"
+    if not isinstance(geometry, dict):
+        return empty_figure(title, "no probe recorded (enable probe_geometry)")
+    f = geometry["fractions"]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("mean KL", "surrogate improvement"))
+    fig.add_trace(
+        go.Scatter(
+            x=f,
+            y=geometry["kl"],
+            mode="lines+markers",
+            name="true KL",
+            line=dict(color=ACCEPT_COLOR),
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=f,
+            y=geometry["kl_model"],
+            mode="lines",
+            name="1/2 s^2 x^T H x",
+            line=dict(color=MODEL_COLOR, dash="dot"),
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_hline(y=delta, line=dict(color=DELTA_COLOR, dash="dash"), row=1, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=f,
+            y=geometry["improvement"],
+            mode="lines+markers",
+            name="true improvement",
+            line=dict(color="#2ca02c"),
+        ),
+        row=1,
+        col=2,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=f,
+            y=geometry["improvement_model"],
+            mode="lines",
+            name="s g^T x",
+            line=dict(color=MODEL_COLOR, dash="dash"),
+        ),
+        row=1,
+        col=2,
+    )
+    for j in range(max_backtracks + 1):
+        fraction = alpha**j
+        if fraction < 0.02:
+            break
+        accepted = row.get("backtrack_index")
+        chosen = accepted is not None and not pd.isna(accepted) and int(accepted) == j
+        for col in (1, 2):
+            fig.add_vline(
+                x=fraction,
+                row=1,
+                col=col,
+                line=dict(
+                    color=ACCEPT_COLOR if chosen else "rgba(0,0,0,0.15)", width=2.5 if chosen else 1
+                ),
+            )
+    fig.update_xaxes(title_text="fraction of the full step (alpha^j marked)")
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, title, "", "", height=360)
+
+
+def smooth(values: Sequence[float], window: int) -> np.ndarray:
+    """Trailing moving average over `window` points (NaNs ignored)."""
+    series = pd.Series(values, dtype=float)
+    if window <= 1:
+        return series.to_numpy()
+    return series.rolling(window, min_periods=1).mean().to_numpy()
+
+
+def overlay_figure(
+    curves: dict[str, pd.DataFrame], window: int = 1, y: str = "return_mean"
+) -> go.Figure:
+    """Several runs' curves (label -> metrics frame) on one plot, smoothed."""
+    title = "Episode return (mean of each batch)" if y == "return_mean" else y
+    fig = go.Figure()
+    for label, frame in curves.items():
+        data = frame[frame[y].notna()]
+        if data.empty:
+            continue
+        data = downsample(data)
+        fig.add_trace(
+            go.Scatter(
+                x=data["env_steps"].tolist(),
+                y=smooth(data[y].tolist(), window).tolist(),
+                mode="lines",
+                name=label,
+            )
+        )
+    if not fig.data:
+        return empty_figure(title, "nothing to plot yet")
+    return _layout(fig, title, "env steps", y, height=420)
+
+
+def seed_band_figure(
+    groups: dict[str, list[pd.DataFrame]],
+    window: int = 1,
+    y: str = "return_mean",
+    points: int = 200,
+) -> go.Figure:
+    """Runs grouped by everything but the seed: mean across seeds with a min-max band,
+    on a common env-steps grid (each run interpolated)."""
+    title = "Episode return, mean over seeds with min-max band"
+    fig = go.Figure()
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+    for i, (label, frames) in enumerate(groups.items()):
+        usable = [f[f[y].notna()] for f in frames]
+        usable = [f for f in usable if len(f) >= 1]
+        if not usable:
+            continue
+        end = min(float(f["env_steps"].max()) for f in usable)
+        start = max(float(f["env_steps"].min()) for f in usable)
+        if end < start:
+            continue
+        grid = np.linspace(start, end, points) if end > start else np.array([start])
+        curves = np.stack(
+            [
+                np.interp(grid, f["env_steps"].to_numpy(float), smooth(f[y].tolist(), window))
+                for f in usable
+            ]
+        )
+        color = palette[i % len(palette)]
+        rgba = "rgba({},{},{},0.18)".format(*(int(color[k : k + 2], 16) for k in (1, 3, 5)))
+        fig.add_trace(
+            go.Scatter(
+                x=grid.tolist(),
+                y=curves.max(0).tolist(),
+                mode="lines",
+                line=dict(width=0),
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=grid.tolist(),
+                y=curves.min(0).tolist(),
+                mode="lines",
+                line=dict(width=0),
+                fill="tonexty",
+                fillcolor=rgba,
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=grid.tolist(),
+                y=curves.mean(0).tolist(),
+                mode="lines",
+                line=dict(color=color, width=2),
+                name=f"{label} ({len(usable)} seeds)",
+            )
+        )
+    if not fig.data:
+        return empty_figure(title, "nothing to plot yet")
+    return _layout(fig, title, "env steps", y, height=420)
+
+
+def trust_region_summary(frame: pd.DataFrame, delta: float) -> dict[str, Any]:
+    """Over all iterations: acceptance rate, why candidates failed, KL/delta and
+    actual/expected improvement of the accepted steps."""
+    candidates = [
+        c for cands in frame.get("line_search", []) if isinstance(cands, list) for c in cands
+    ]
+    accepted = frame[frame["step_accepted"]] if len(frame) else frame
+    ratios = []
+    for _, row in accepted.iterrows():
+        cands = row.get("line_search") or []
+        j = row.get("backtrack_index")
+        if cands and j is not None and not pd.isna(j) and int(j) < len(cands):
+            c = cands[int(j)]
+            if c["expected_improvement"]:
+                ratios.append(c["actual_improvement"] / c["expected_improvement"])
+    return {
+        "iterations": len(frame),
+        "acceptance_rate": float(frame["step_accepted"].mean()) if len(frame) else float("nan"),
+        "candidates": len(candidates),
+        "failed_kl": sum(1 for c in candidates if not c["kl_ok"]),
+        "failed_improvement": sum(1 for c in candidates if not c["improved"]),
+        "kl_over_delta": (accepted["kl"] / delta).dropna().tolist() if len(accepted) else [],
+        "improvement_ratio": ratios,
+        "mean_backtrack_index": float(accepted["backtrack_index"].mean())
+        if len(accepted)
+        else float("nan"),
+    }
+
+
+def histogram_figure(
+    values: Sequence[float], title: str, x: str, marker: float | None = None
+) -> go.Figure:
+    if not values:
+        return empty_figure(title, "no accepted steps yet")
+    fig = go.Figure(go.Histogram(x=list(values), nbinsx=30, marker_color=ACCEPT_COLOR))
+    if marker is not None:
+        fig.add_vline(x=marker, line=dict(color=DELTA_COLOR, dash="dash"))
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, title, x, "iterations", height=300)
