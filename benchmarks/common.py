@@ -65,6 +65,18 @@ def warm_up_torch() -> None:
         optimizer.step()
 
 
+def quiet_mujoco_log() -> None:
+    """Stop MuJoCo appending to MUJOCO_LOG.TXT in the working directory (sb3's envs are made
+    without trpo.envs, which does this for ours). No-op without mujoco."""
+    try:
+        import mujoco
+    except ImportError:
+        return
+    config = mujoco.MjLogConfig.get()
+    config.logto_file = False
+    config.set()
+
+
 # --- timing --------------------------------------------------------------------------------
 class Stopwatch:
     """`with Stopwatch() as sw: ...` then sw.seconds (perf_counter wall time)."""

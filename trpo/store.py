@@ -57,6 +57,16 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "run"
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -119,6 +129,16 @@ class Run:
 
     def status(self) -> dict[str, Any]:
         return self._read_json("status.json", {"state": "unknown"})
+
+    def state(self) -> str:
+        """The status's state, with 'interrupted' for a run marked running whose process
+        (on this machine) no longer exists: it was killed and can be resumed."""
+        status = self.status()
+        state = str(status.get("state", "unknown"))
+        pid = status.get("pid")
+        if state == "running" and isinstance(pid, int) and not _process_alive(pid):
+            return "interrupted"
+        return state
 
     def set_status(self, state: str, error: str | None = None, **extra: Any) -> None:
         if state not in STATES:

@@ -1,0 +1,113 @@
+"""Shared by every page: the one training registry, run listing, cached metrics and figures.
+
+Nothing here runs at import time except definitions. The registry is created lazily by
+`get_registry()` (st.cache_resource: one per server process); clearing the cache releases it,
+which stops its runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from trpo.background import TrainingRegistry
+from trpo.config import ConfigError, TRPOConfig
+from trpo.store import METRICS, Run, RunStore, load_metrics
+
+MAX_CONCURRENT_RUNS = int(os.environ.get("TRPO_MAX_RUNS", "3"))
+
+
+def runs_dir() -> Path:
+    """The runs directory: $TRPO_RUNS_DIR, default ./runs."""
+    return Path(os.environ.get("TRPO_RUNS_DIR", "runs"))
+
+
+def _release(registry: TrainingRegistry) -> None:
+    registry.stop_all(timeout=10.0)
+
+
+@st.cache_resource(show_spinner=False, on_release=_release)
+def get_registry() -> TrainingRegistry:
+    """The process-wide registry of background training threads (defined once, here)."""
+    return TrainingRegistry(runs_dir(), max_concurrent=MAX_CONCURRENT_RUNS)
+
+
+def store() -> RunStore:
+    return RunStore(runs_dir())
+
+
+def metrics_version(run: Run) -> tuple[int, int]:
+    """(size, mtime) of the metrics log: changes exactly when a record is appended."""
+    try:
+        stat = (run.path / METRICS).stat()
+    except FileNotFoundError:
+        return (0, 0)
+    return (stat.st_size, stat.st_mtime_ns)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _metrics(path: str, version: tuple[int, int]) -> pd.DataFrame:
+    return load_metrics(path)
+
+
+def metrics(run: Run) -> pd.DataFrame:
+    """The run's metrics, re-read only when the log has grown."""
+    return _metrics(str(run.path), metrics_version(run))
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _figure(kind: str, path: str, version: tuple[int, int], args: tuple[Any, ...]) -> Any:
+    from trpo import plots
+
+    frame = _metrics(path, version)
+    builders = {
+        "returns": lambda: plots.returns_figure(frame),
+        "kl": lambda: plots.kl_figure(frame, *args),
+        "backtrack": lambda: plots.backtrack_figure(frame, *args),
+        "cg": lambda: plots.cg_residuals_figure(frame),
+    }
+    return builders[kind]()
+
+
+def figure(kind: str, run: Run, *args: Any) -> Any:
+    """A live chart of a run, built once per new iteration and shared by every tab."""
+    return _figure(kind, str(run.path), metrics_version(run), args)
+
+
+def safe_config(run: Run) -> TRPOConfig | None:
+    try:
+        return run.config()
+    except (ConfigError, OSError):
+        return None
+
+
+def run_label(run: Run, config: TRPOConfig | None = None) -> str:
+    """'name · env · delta/alpha/K · seed' for pickers."""
+    config = config or safe_config(run)
+    name = run.meta().get("name") or run.id
+    if config is None:
+        return f"{name} (unreadable config)"
+    return (
+        f"{name} · {config.env_id} · δ={config.delta:g} α={config.alpha:g} "
+        f"K={config.max_backtracks} · seed {config.seed}"
+    )
+
+
+def pick_run(key: str, label: str = "Run") -> Run | None:
+    """A run selector over the store (newest first); remembers the choice across pages."""
+    runs = store().runs()
+    if not runs:
+        st.info("No runs yet: start one on the Train page or with `python -m trpo train`.")
+        return None
+    ids = [r.id for r in runs]
+    default = st.session_state.get("selected_run")
+    index = ids.index(default) if default in ids else 0
+    chosen = st.selectbox(
+        label, ids, index=index, key=key, format_func=lambda i: run_label(runs[ids.index(i)])
+    )
+    st.session_state["selected_run"] = chosen
+    return runs[ids.index(chosen)]
