@@ -123,7 +123,7 @@ def make_env(env_id: str, render_mode: str | None = None) -> tuple[gym.Env, Spac
     check_env_id(env_id)
     _quiet_mujoco_log()
     try:
-        env = gym.make(env_id, render_mode=render_mode)
+        env = gym.make(env_id) if render_mode is None else gym.make(env_id, render_mode=render_mode)
     except Exception as exc:
         raise _make_errors(env_id, exc) from exc
     try:

@@ -98,6 +98,7 @@ class Trainer:
             self.policy.numpy_actor(), self.obs_normalizer, c.steps_per_env, self.rng
         )
         t_collect = time.perf_counter()
+        _check_finite(batch, self.iteration + 1)
         data = self._prepare(batch)
         t_adv = time.perf_counter()
         step_info, times = self._policy_step(data)
@@ -356,6 +357,24 @@ def probe_geometry(
         kl_model=[0.5 * f * f * full_step_quadratic for f in fractions],
         improvement_model=[f * full_step_linear for f in fractions],
     )
+
+
+class NonFiniteDataError(RuntimeError):
+    """The environment produced NaN or inf; the update is skipped and the run must stop."""
+
+
+def _check_finite(batch: Batch, iteration: int) -> None:
+    """Refuse a batch with non-finite observations or rewards before it touches any network."""
+    problems = []
+    if not np.isfinite(batch.raw_obs).all() or not np.isfinite(batch.next_obs).all():
+        problems.append("observations")
+    if not np.isfinite(batch.rewards).all():
+        problems.append("rewards")
+    if problems:
+        raise NonFiniteDataError(
+            f"iteration {iteration}: the environment returned non-finite (NaN or inf) "
+            f"{' and '.join(problems)}; the update was skipped"
+        )
 
 
 def _non_finite_problem(
