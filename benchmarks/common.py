@@ -14,7 +14,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from importlib import metadata
@@ -200,6 +200,23 @@ def markdown_table(
     return "\n".join([line(headers), rule, *(line(row) for row in cells)])
 
 
+def check_presets(parser: Any, env_ids: Sequence[str], total_steps: int | None = None) -> None:
+    """parser.error unless every env has a preset that is valid with total_steps (if given)."""
+    from trpo.config import PRESETS, ConfigError, preset
+
+    if not env_ids:
+        parser.error("no environment given")
+    missing = [e for e in env_ids if e not in PRESETS]
+    if missing:
+        parser.error(f"no preset for {', '.join(missing)}; presets: {', '.join(PRESETS)}")
+    if total_steps is not None:
+        for env_id in env_ids:
+            try:
+                preset(env_id, total_steps=total_steps)
+            except ConfigError as exc:
+                parser.error(f"{env_id} with {total_steps} steps: {exc}")
+
+
 def log(message: str) -> None:
     """Progress to stderr, so stdout holds only the result tables."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -265,10 +282,3 @@ def write_results(
     tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
     os.replace(tmp, target)
     return target
-
-
-@contextlib.contextmanager
-def section(title: str) -> Iterator[None]:
-    """Print a markdown heading before the block's output."""
-    print(f"\n### {title}\n")
-    yield

@@ -146,7 +146,7 @@ def train_ours(job: dict[str, Any]) -> dict[str, Any]:
         "env_steps": env_steps,
         "iterations": iterations,
         "accepted_steps": accepted,
-        "last_train_return": last_return,
+        "last_train_return": last_return,  # mean over the last iteration's episodes
         "eval_returns": result.returns,
         "eval_mean": result.mean_return,
         "config": config.to_dict(),
@@ -208,8 +208,7 @@ def train_sb3(job: dict[str, Any]) -> dict[str, Any]:
         "construct_s": construct.seconds,
         "env_steps": int(model.num_timesteps),
         "iterations": int(model._n_updates),
-        "accepted_steps": None,
-        "last_train_return": float(np.mean(last)) if last else None,
+        "ep_rew_mean": float(np.mean(last)) if last else None,  # last <= 100 training episodes
         "eval_returns": returns,
         "eval_mean": float(np.mean(returns)),
         "sb3_kwargs": {k: v for k, v in kwargs.items() if k != "policy_kwargs"},
@@ -365,11 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(f"--seeds: {exc}")
 
-    from trpo.config import PRESETS
-
-    missing = [e for e in common.parse_list(args.envs) if e not in PRESETS]
-    if missing:
-        parser.error(f"no preset for {', '.join(missing)}; presets: {', '.join(PRESETS)}")
+    common.check_presets(parser, common.parse_list(args.envs), args.steps)
     common.set_thread_env(args.threads)  # inherited by the spawned trainings
     jobs = build_jobs(args)
     runs: list[dict[str, Any]] = []

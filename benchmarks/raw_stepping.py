@@ -75,7 +75,7 @@ def measure_env(job: dict[str, Any]) -> dict[str, Any]:
 
     common.warm_up_torch()
     env_id = job["env_id"]
-    config = preset(env_id, total_steps=job["train_steps"], seed=0, torch_threads=job["threads"])
+    config = preset(env_id, seed=0, torch_threads=job["threads"])
     raw = [
         raw_steps_per_s(env_id, config.n_envs, job["raw_steps"], seed=r)
         for r in range(job["repeats"])
@@ -89,6 +89,7 @@ def measure_env(job: dict[str, Any]) -> dict[str, Any]:
     if job["train_steps"] <= 0:
         return result
 
+    config = config.replace(total_steps=job["train_steps"])
     records = []
     with common.Stopwatch() as construct:
         trainer = Trainer(config)
@@ -105,7 +106,7 @@ def measure_env(job: dict[str, Any]) -> dict[str, Any]:
     collect_total = sum(r.time_collect_s for r in records)
     result.update(
         {
-            "train_steps": env_steps,
+            "trainer_env_steps": env_steps,
             "train_construct_s": construct.seconds,
             "train_wall_s": clock.seconds,
             "trainer_steps_per_s": env_steps / clock.seconds,
@@ -157,11 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_steps is not None and args.train_steps < 0:
         parser.error("--train-steps must be 0 (skip) or more")
 
-    from trpo.config import PRESETS
-
-    missing = [e for e in common.parse_list(args.envs) if e not in PRESETS]
-    if missing:
-        parser.error(f"no preset for {', '.join(missing)}; presets: {', '.join(PRESETS)}")
+    common.check_presets(parser, common.parse_list(args.envs), args.train_steps or None)
     common.set_thread_env(args.threads)
     results: list[dict[str, Any]] = []
     for env_id in common.parse_list(args.envs):

@@ -1,7 +1,26 @@
-"""TRPO Workbench: Trust Region Policy Optimization, instrumented for inspection."""
+"""TRPO Workbench: Trust Region Policy Optimization, instrumented for inspection.
 
-from trpo.config import PRESETS, ConfigError, TRPOConfig, preset
-from trpo.record import IterationRecord
-from trpo.store import load_metrics
+Names are loaded on first use so that `import trpo.config` stays light (no torch, no pandas).
+"""
 
-__all__ = ["PRESETS", "ConfigError", "IterationRecord", "TRPOConfig", "load_metrics", "preset"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "PRESETS": "trpo.config",
+    "ConfigError": "trpo.config",
+    "TRPOConfig": "trpo.config",
+    "preset": "trpo.config",
+    "IterationRecord": "trpo.record",
+    "load_metrics": "trpo.store",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'trpo' has no attribute {name!r}")

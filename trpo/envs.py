@@ -21,8 +21,11 @@ class EnvError(ValueError):
     """An environment id that cannot be used, with the reason in words."""
 
 
-def _quiet_mujoco_log() -> None:
-    """MuJoCo 4 appends deprecation notes to MUJOCO_LOG.TXT in the working directory."""
+def _quiet_mujoco_log(spec: gym.envs.registration.EnvSpec) -> None:
+    """MuJoCo 4 appends deprecation notes to MUJOCO_LOG.TXT in the working directory.
+    Only MuJoCo envs pay for importing mujoco."""
+    if "mujoco" not in str(spec.entry_point):
+        return
     try:
         import mujoco
 
@@ -99,8 +102,7 @@ def make_vector_env(
 ) -> tuple[gym.vector.VectorEnv, SpaceInfo]:
     """A vector env in SAME_STEP autoreset mode: the step that ends an episode returns the
     reset observation and the real last one in info['final_obs'] (no fake steps to mask)."""
-    check_env_id(env_id)
-    _quiet_mujoco_log()
+    _quiet_mujoco_log(check_env_id(env_id))
     try:
         envs = gym.make_vec(
             env_id,
@@ -120,8 +122,7 @@ def make_vector_env(
 
 def make_env(env_id: str, render_mode: str | None = None) -> tuple[gym.Env, SpaceInfo]:
     """One env (evaluation and replay)."""
-    check_env_id(env_id)
-    _quiet_mujoco_log()
+    _quiet_mujoco_log(check_env_id(env_id))
     try:
         env = gym.make(env_id) if render_mode is None else gym.make(env_id, render_mode=render_mode)
     except Exception as exc:
