@@ -23,8 +23,9 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from trpo.advantages import gae
 from trpo.config import TRPOConfig
 from trpo.envs import make_vector_env
+from trpo.fisher import MLPFisher
 from trpo.linesearch import LineSearchResult, backtracking_line_search
-from trpo.natural import conjugate_gradient, fisher_vector_product, flat_grad, step_scale
+from trpo.natural import conjugate_gradient, flat_grad, step_scale
 from trpo.normalization import ObservationNormalizer, RewardScaler
 from trpo.policies import ValueNetwork, make_policy
 from trpo.record import Geometry, IterationRecord
@@ -184,9 +185,9 @@ class Trainer:
         old_log_prob = policy.log_prob(old, actions)
         new = policy.dist_params(obs)
         surrogate = (torch.exp(policy.log_prob(new, actions) - old_log_prob) * adv).mean()
-        mean_kl = policy.kl(old, new).mean()
-        g = flat_grad(surrogate, params, retain_graph=True)
-        fvp = fisher_vector_product(mean_kl, params, c.cg_damping)
+        g = flat_grad(surrogate, params)
+        # H v for the mean KL at theta_old; equal to natural.fisher_vector_product (tested)
+        fvp = MLPFisher(policy, obs, c.cg_damping)
         cg = conjugate_gradient(fvp, g, c.cg_iters, c.cg_residual_tol)
         x = cg.x
         x_h_x = float(x @ fvp(x)) if cg.residual_norms else float("nan")
