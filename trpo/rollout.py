@@ -7,6 +7,7 @@ per-step Python objects beyond what Gymnasium returns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -46,6 +47,19 @@ class Collector:
         self.obs, _ = envs.reset(seed=seed)
         self.episode_return = np.zeros(self.n_envs, dtype=np.float64)
         self.episode_length = np.zeros(self.n_envs, dtype=np.int64)
+
+    def state(self) -> dict[str, Any]:
+        """The current observation and running episode sums (JSON-able)."""
+        return {
+            "obs": np.asarray(self.obs, dtype=np.float64).tolist(),
+            "episode_return": self.episode_return.tolist(),
+            "episode_length": self.episode_length.tolist(),
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.obs = np.asarray(state["obs"], dtype=np.asarray(self.obs).dtype)
+        self.episode_return = np.asarray(state["episode_return"], dtype=np.float64)
+        self.episode_length = np.asarray(state["episode_length"], dtype=np.int64)
 
     def collect(
         self,

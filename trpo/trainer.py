@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
+from trpo import env_state
 from trpo.advantages import gae
 from trpo.config import TRPOConfig
 from trpo.envs import make_vector_env
@@ -76,10 +77,22 @@ class Trainer:
         self.iteration = 0
         self.env_steps = 0
         self.wall_time_s = 0.0
+        self.exact_resume = True  # False when a resume had to restart the episodes
         if state is not None:
             self.load_state(state)
-        # A resumed run restarts its episodes, from a seed that depends on where it resumes.
+        # Without a captured env state a resumed run restarts its episodes, from a seed that
+        # depends on where it resumes.
         self.collector = Collector(self.envs, space, seed=c.seed + 7919 * self.iteration)
+        if state is not None:
+            self._restore_episodes(state.meta.get("episodes"))
+
+    def _restore_episodes(self, episodes: dict[str, Any] | None) -> None:
+        """Continue the very episodes that were running at the checkpoint, when captured."""
+        if not episodes or episodes.get("envs") is None:
+            self.exact_resume = False
+            return
+        env_state.restore(self.envs, episodes["envs"])
+        self.collector.load(episodes["collector"])
 
     # --- the loop ----------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None) -> Iterator[IterationRecord]:
@@ -301,6 +314,7 @@ class Trainer:
             "wall_time_s": self.wall_time_s,
             "numpy_rng": self.rng.bit_generator.state,
             "vf_optimizer_groups": opt["param_groups"],
+            "episodes": {"envs": env_state.capture(self.envs), "collector": self.collector.state()},
         }
         return TrainerState(tensors, json.loads(json.dumps(meta)))
 
