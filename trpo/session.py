@@ -58,6 +58,7 @@ class TrainingSession:
             state = TrainerState(checkpoint.tensors, checkpoint.meta)
         trainer = Trainer(config, state)
         try:
+            run.remove_stale_temp_files()
             if config != run.config():
                 run.write_config(config)
             run.truncate_metrics(trainer.iteration)

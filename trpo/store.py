@@ -180,6 +180,11 @@ class Run:
                 rows.append(row)
         return rows
 
+    def remove_stale_temp_files(self) -> None:
+        """Temp files of writes interrupted by a crash (their target is still intact)."""
+        for path in self.path.glob(".*.tmp"):
+            path.unlink(missing_ok=True)
+
     def truncate_metrics(self, last_iteration: int) -> None:
         """Keep only records with iteration <= last_iteration (used when resuming)."""
         keep = [r for r in self.records() if r["iteration"] <= last_iteration]
