@@ -37,6 +37,27 @@ class Batch:
         return self.rewards.size
 
 
+def batch_bytes(space: SpaceInfo, steps: int) -> int:
+    """Rough peak memory of one iteration's batch: the numpy arrays here plus the float32
+    tensors, distribution parameters and autograd buffers of the update (64-wide MLPs)."""
+    act = 1 if space.discrete else space.act_dim
+    per_step = 8 * (3 * space.obs_dim + act + 4) + 4 * (2 * space.obs_dim + 4 * act + 8)
+    per_step += 4 * 6 * 64 * 3  # hidden activations kept for gradients and Fisher products
+    return steps * per_step
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes (None where it cannot be read)."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
 class Collector:
     """Owns the vector env's current observation and the running episode sums across batches."""
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -33,6 +34,8 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from trpo.config import TRPOConfig
 from trpo.record import IterationRecord
+
+log = logging.getLogger("trpo.store")
 
 DEFAULT_RUNS_DIR = "runs"
 STATES = ("running", "finished", "stopped", "failed")
@@ -157,9 +160,14 @@ class Run:
     def append(self, record: IterationRecord) -> None:
         """Append one record as a JSON line, flushed to the OS before returning."""
         line = json.dumps(record.to_dict(), separators=(",", ":"), allow_nan=False) + "\n"
-        with open(self.path / METRICS, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
+        try:
+            with open(self.path / METRICS, "a", encoding="utf-8") as handle:
+                handle.write(line)
+                handle.flush()
+        except OSError as exc:
+            raise RunStoreError(
+                f"cannot append to {self.path / METRICS}: {exc.strerror or exc}"
+            ) from exc
 
     def records(self) -> list[dict[str, Any]]:
         """Every complete metrics line as a dict; a half-written or garbage line is skipped."""
@@ -169,15 +177,21 @@ class Run:
         except FileNotFoundError:
             return []
         rows: list[dict[str, Any]] = []
-        for line in raw.split(b"\n"):
+        lines = raw.split(b"\n")
+        skipped = 0
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
+                row = None
             if isinstance(row, dict) and isinstance(row.get("iteration"), int):
                 rows.append(row)
+            elif number < len(lines):  # the last piece may be a half-written line: quiet
+                skipped += 1
+        if skipped:
+            log.warning("%s: skipped %d unreadable line(s) in %s", self.path, skipped, METRICS)
         return rows
 
     def remove_stale_temp_files(self) -> None:
@@ -196,7 +210,13 @@ class Run:
         data = save_safetensors_bytes(
             {k: v.contiguous() for k, v in tensors.items()}, metadata={"trpo": json.dumps(meta)}
         )
-        atomic_write_bytes(self.path / CHECKPOINT, data)
+        try:
+            atomic_write_bytes(self.path / CHECKPOINT, data)
+        except OSError as exc:
+            raise RunStoreError(
+                f"cannot write the checkpoint in {self.path}: {exc.strerror or exc} "
+                "(the previous checkpoint is intact)"
+            ) from exc
 
     def has_checkpoint(self) -> bool:
         return (self.path / CHECKPOINT).is_file()

@@ -22,15 +22,15 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from trpo import env_state
 from trpo.advantages import gae
-from trpo.config import TRPOConfig
-from trpo.envs import make_vector_env
+from trpo.config import ConfigError, TRPOConfig
+from trpo.envs import SpaceInfo, make_vector_env
 from trpo.fisher import MLPFisher
 from trpo.linesearch import LineSearchResult, backtracking_line_search
 from trpo.natural import conjugate_gradient, flat_grad, step_scale
 from trpo.normalization import ObservationNormalizer, RewardScaler
 from trpo.policies import ValueNetwork, make_policy
 from trpo.record import Geometry, IterationRecord
-from trpo.rollout import Batch, Collector
+from trpo.rollout import Batch, Collector, available_memory, batch_bytes
 from trpo.value_fit import fit_value
 
 
@@ -50,6 +50,7 @@ class Trainer:
         torch.set_num_threads(config.torch_threads)
         self.envs, self.space = make_vector_env(config.env_id, config.n_envs, config.vectorization)
         try:
+            _check_memory(config, self.space)
             self._build(state)
         except BaseException:
             self.envs.close()
@@ -372,6 +373,20 @@ def probe_geometry(
         kl_model=[0.5 * f * f * full_step_quadratic for f in fractions],
         improvement_model=[f * full_step_linear for f in fractions],
     )
+
+
+def _check_memory(config: TRPOConfig, space: SpaceInfo) -> None:
+    """Refuse, before allocating, a batch that would not fit in the memory available now."""
+    need = batch_bytes(space, config.steps_per_iteration)
+    have = available_memory()
+    if have is not None and need > 0.5 * have:
+        raise ConfigError(
+            [
+                f"steps_per_iteration = {config.steps_per_iteration:,} needs about "
+                f"{need / 2**30:.2f} GiB for one batch of {config.env_id}, more than half of the "
+                f"{have / 2**30:.2f} GiB of memory available; use fewer steps per iteration"
+            ]
+        )
 
 
 class NonFiniteDataError(RuntimeError):
