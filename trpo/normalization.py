@@ -56,7 +56,7 @@ class ObservationNormalizer:
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         if not self.enabled:
-            return np.asarray(obs, dtype=np.float64)
+            return obs
         return np.clip((obs - self._shift) * self._scale, -CLIP, CLIP)
 
     def update(self, raw_obs: np.ndarray) -> None:

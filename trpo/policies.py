@@ -169,24 +169,34 @@ class NumpyActor:
         self.biases = [m.bias.detach().numpy().astype(np.float64) for m in linears]
         self.act = _NUMPY_ACTIVATIONS[activation]
         self.std = None if log_std is None else np.exp(log_std)
+        pairs = list(zip(self.weights, self.biases, strict=True))
+        self.hidden, self.output = pairs[:-1], pairs[-1]
 
     def forward(self, obs: np.ndarray) -> np.ndarray:
         h = obs
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = h @ w + b
-            if i < last:
-                h = self.act(h)
-        return h
+        for w, b in self.hidden:
+            h = self.act(h @ w + b)
+        w, b = self.output
+        return h @ w + b
+
+    def draw_noise(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Noise for `shape` = (steps, envs) samples, drawn at once (cheaper than per step):
+        uniforms for categorical sampling, standard normals for Gaussian actions."""
+        if self.std is None:
+            return rng.random(shape)
+        return rng.standard_normal((*shape, self.std.shape[0]))
+
+    def sample_with(self, obs: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """Sample actions for a batch of obs from pre-drawn noise (see draw_noise)."""
+        out = self.forward(obs)
+        if self.std is None:  # inverse-CDF sampling of softmax(out)
+            cdf = np.cumsum(np.exp(out - out.max(axis=-1, keepdims=True)), axis=-1)
+            u = noise[:, None] * cdf[:, -1:]
+            return np.minimum((u > cdf).sum(axis=-1), out.shape[-1] - 1)
+        return out + self.std * noise
 
     def sample(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        out = self.forward(obs)
-        if self.std is None:
-            z = out - out.max(axis=-1, keepdims=True)
-            cdf = np.cumsum(np.exp(z), axis=-1)
-            u = rng.random((out.shape[0], 1)) * cdf[:, -1:]
-            return np.minimum((u > cdf).sum(axis=-1), out.shape[-1] - 1)
-        return out + self.std * rng.standard_normal(out.shape)
+        return self.sample_with(obs, self.draw_noise(rng, (obs.shape[0],)))
 
     def deterministic(self, obs: np.ndarray) -> np.ndarray:
         out = self.forward(obs)

@@ -107,9 +107,10 @@ class Collector:
         ep_return, ep_length = self.episode_return, self.episode_length
         obs = self.obs
         step = self.envs.step
+        noise = actor.draw_noise(rng, (T, N))
         for t in range(T):
             x = normalize(obs)
-            action = actor.sample(x, rng)
+            action = actor.sample_with(x, noise[t])
             next_obs, reward, term, trunc, info = step(
                 action + start if space.discrete else np.clip(action, low, high)
             )
