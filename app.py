@@ -7,7 +7,7 @@ training registry (pages/common.py) to start or stop runs.
 
 import streamlit as st
 
-st.set_page_config(page_title="TRPO Workbench", page_icon=":material/insights:", layout="wide")
+st.set_page_config(page_title="TRPO Workbench", layout="wide")
 
 navigation = st.navigation(
     [

@@ -133,3 +133,36 @@ def make_env(env_id: str, render_mode: str | None = None) -> tuple[gym.Env, Spac
         env.close()
         raise
     return env, info
+
+
+# MuJoCo walkers: their default camera stays put and the robot walks out of the frame; the
+# 'track' camera defined in their models follows the torso.
+TRACKED_WALKERS = frozenset({"Ant", "HalfCheetah", "Hopper", "Humanoid", "Swimmer", "Walker2d"})
+
+
+def make_render_env(env_id: str) -> tuple[gym.Env, SpaceInfo]:
+    """One env that renders RGB frames (render_mode='rgb_array'), for replays.
+
+    The MuJoCo walkers get camera_name='track'; nothing else is ever passed to make.
+    Create, render and close it in one thread: an OpenGL context belongs to its thread.
+    """
+    spec = check_env_id(env_id)
+    _quiet_mujoco_log(spec)
+    kwargs: dict[str, str] = {"render_mode": "rgb_array"}
+    entry_point = spec.entry_point if isinstance(spec.entry_point, str) else ""
+    if (
+        spec.namespace is None
+        and spec.name in TRACKED_WALKERS
+        and entry_point.startswith("gymnasium.envs.mujoco")
+    ):
+        kwargs["camera_name"] = "track"
+    try:
+        env = gym.make(env_id, **kwargs)
+    except Exception as exc:
+        raise _make_errors(env_id, exc) from exc
+    try:
+        info = space_info(env.observation_space, env.action_space, env_id)
+    except EnvError:
+        env.close()
+        raise
+    return env, info
