@@ -1,0 +1,267 @@
+"""The Train page through Streamlit's AppTest: validation, start, live charts, stop, demo, cap.
+
+Everything runs in this process, so the registry (st.cache_resource) is shared between tests:
+an autouse fixture points TRPO_RUNS_DIR at a temp dir and clears the caches (which stops the
+registry's runs) around each test. AppTest does not fire run_every timers: tests poll with
+at.run().
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from pages import common
+from trpo.config import TRPOConfig, preset
+from trpo.store import Run, RunStore
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+# A tiny CartPole run; LONG does not finish on its own during a test.
+SMALL = {"steps_per_iteration": 512, "n_envs": 2, "total_steps": 4096}
+LONG = {**SMALL, "total_steps": 50_000_000}
+
+
+@pytest.fixture(autouse=True)
+def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("TRPO_RUNS_DIR", str(runs))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield runs
+    common.get_registry().stop_all(timeout=10)
+    st.cache_resource.clear()  # on_release stops anything left
+    st.cache_data.clear()
+
+
+def trainer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("trpo-") and t.is_alive()]
+
+
+def open_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def set_knobs(at: AppTest, **values: object) -> AppTest:
+    for key, value in values.items():
+        at.number_input(key=key).set_value(value)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def run_folders(runs: Path) -> list[Path]:
+    return sorted(p for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
+
+
+def wait_for_iterations(at: AppTest, run_dir: Path, n: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        if len(lines) >= n:
+            at.run()
+            return
+        time.sleep(0.1)
+        at.run()
+    raise AssertionError(f"{run_dir.name} did not reach {n} iterations in {timeout} s")
+
+
+def chart_points(at: AppTest) -> dict[str, int]:
+    """Points per chart (the largest trace), by the chart's title."""
+    out = {}
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        title = spec["layout"]["title"]["text"]
+        out[title] = max((len(t.get("y") or []) for t in spec["data"]), default=0)
+    return out
+
+
+def test_page_renders_with_defaults() -> None:
+    at = open_app()
+    assert at.title[0].value == "Train"
+    assert at.selectbox(key="env_id").value == "CartPole-v1"
+    assert any("Pendulum-v1" in o for o in at.selectbox(key="env_id").options)
+    assert at.toggle(key="probe_geometry").value is True  # on in the dashboard
+    assert not at.button(key="start").disabled
+    assert at.button(key="stop").disabled and at.button(key="resume").disabled
+    assert not errors(at)
+    assert any("No runs yet" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize(
+    ("knobs", "message"),
+    [
+        ({"steps_per_iteration": 512, "n_envs": 3}, "must be a multiple of n_envs"),
+        ({"steps_per_iteration": 2048, "total_steps": 1000}, "less than one iteration"),
+    ],
+)
+def test_bad_inputs_show_the_problem_and_start_nothing(
+    runs_dir: Path, knobs: dict[str, int], message: str
+) -> None:
+    at = set_knobs(open_app(), **knobs)
+    assert any(message in e for e in errors(at)), errors(at)
+    assert at.button(key="start").disabled
+    at.run()  # a browser cannot click a disabled button; reruns start nothing either
+    assert not at.exception
+    assert run_folders(runs_dir) == []
+    assert common.get_registry().active() == []
+    assert not trainer_threads()
+
+
+def test_unparsable_hidden_sizes_are_reported(runs_dir: Path) -> None:
+    at = open_app()
+    at.text_input(key="hidden_sizes").input("64,wide").run()
+    assert any("hidden_sizes" in e for e in errors(at))
+    assert at.button(key="start").disabled
+    at.text_input(key="hidden_sizes").input("32, 32").run()
+    assert not errors(at)
+
+
+def test_start_shows_live_charts_then_stop_and_resume(runs_dir: Path) -> None:
+    at = set_knobs(open_app(), **LONG)
+    at.button(key="start").click().run()
+    assert not at.exception and not errors(at)
+    [run_dir] = run_folders(runs_dir)
+    assert at.session_state["current_run"] == run_dir.name
+    assert at.session_state["selected_run"] == run_dir.name
+    wait_for_iterations(at, run_dir, 2)
+
+    points = chart_points(at)
+    assert len(points) == 4
+    assert points["Episode return"] >= 1
+    assert points["KL of the accepted step"] >= 2
+    assert points["Accepted backtrack index j"] >= 2
+    assert points["Conjugate-gradient residuals"] >= 1
+    status = {m.label: m.value for m in at.metric}
+    assert status["Status"] == "running"
+    assert "/ 50,000,000 steps" in at.get("progress")[0].proto.text
+    assert any(run_dir.name in s.value for s in at.subheader)
+    assert not at.button(key="stop").disabled
+
+    at.button(key="stop").click().run()
+    assert not at.exception
+    assert not trainer_threads()
+    run = RunStore(runs_dir).runs()[0]
+    assert run.state() == "stopped"
+    assert {m.label: m.value for m in at.metric}["Status"] == "stopped"
+    assert at.button(key="stop").disabled
+    assert not at.button(key="resume").disabled
+
+    at.button(key="resume").click().run()
+    assert not at.exception and not errors(at)
+    assert {m.label: m.value for m in at.metric}["Status"] == "running"
+    assert not at.button(key="stop").disabled and len(trainer_threads()) == 1
+    assert run_folders(runs_dir) == [run_dir]  # resumed in place
+    at.button(key="stop").click().run()
+    assert not trainer_threads() and run.state() == "stopped"
+
+
+def test_double_start_and_a_second_tab_give_one_run(runs_dir: Path) -> None:
+    at = set_knobs(open_app(), **LONG)
+    at.button(key="start").click().run()
+    at.button(key="start").click().run()
+    other_tab = set_knobs(open_app(), **LONG)
+    other_tab.button(key="start").click().run()
+    assert not at.exception and not other_tab.exception
+    assert len(run_folders(runs_dir)) == 1
+    assert len(trainer_threads()) == 1
+    assert other_tab.session_state["current_run"] == at.session_state["current_run"]
+    # the second tab can stop the run the first one started (the registry is process-wide)
+    other_tab.button(key="stop").click().run()
+    assert not trainer_threads()
+
+
+def test_demo_starts_cartpole_with_the_preset(runs_dir: Path) -> None:
+    at = open_app()
+    at.button(key="demo").click().run()
+    assert not at.exception and not errors(at)
+    [run_dir] = run_folders(runs_dir)
+    config = TRPOConfig.from_json((run_dir / "config.json").read_text())
+    assert config == preset("CartPole-v1", probe_geometry=True)
+    assert json.loads((run_dir / "meta.json").read_text())["name"] == "CartPole demo"
+    # the sidebar now shows the demo's settings, so Start would not launch a duplicate
+    assert at.session_state["preset"] == "CartPole-v1"
+    assert at.session_state["steps_per_iteration"] == 1024
+    at.button(key="start").click().run()
+    assert len(run_folders(runs_dir)) == 1 and len(trainer_threads()) == 1
+    common.get_registry().stop_all(timeout=10)
+
+
+def test_preset_fills_the_knobs() -> None:
+    at = open_app()
+    at.selectbox(key="preset").set_value("Pendulum-v1").run()
+    assert not at.exception
+    assert at.selectbox(key="env_id").value == "Pendulum-v1"
+    assert at.number_input(key="gamma").value == pytest.approx(0.9)
+    assert at.number_input(key="vf_epochs").value == 15
+    assert at.toggle(key="probe_geometry").value is True
+    at.selectbox(key="env_id").set_value("Acrobot-v1").run()
+    assert at.selectbox(key="preset").value is None  # the knobs no longer are the preset's
+
+
+def test_capacity_limit_shows_the_message(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(common, "MAX_CONCURRENT_RUNS", 1)
+    at = set_knobs(open_app(), **LONG)
+    at.button(key="start").click().run()
+    assert len(trainer_threads()) == 1
+    at = set_knobs(at, seed=1)  # a different config: not the same run
+    at.button(key="start").click().run()
+    assert not at.exception
+    assert any("limit is 1" in e for e in errors(at)), errors(at)
+    assert len(run_folders(runs_dir)) == 1 and len(trainer_threads()) == 1
+
+
+def test_failed_run_shows_its_error(runs_dir: Path) -> None:
+    run = RunStore(runs_dir).create(TRPOConfig(**SMALL), name="broken")
+    run.set_status("failed", error="iteration 3: FloatingPointError: NaN in the policy")
+    at = open_app()
+    assert any("NaN in the policy" in e for e in errors(at)), errors(at)
+    assert {m.label: m.value for m in at.metric}["Status"] == "failed"
+
+
+def test_cli_run_is_shown_but_cannot_be_stopped_here(runs_dir: Path) -> None:
+    store = RunStore(runs_dir)
+    cli = store.create(TRPOConfig(**SMALL), name="from the CLI")  # status running, our pid
+    cli = Run(cli.path.rename(runs_dir / ("20000101-000000-" + cli.id.split("-", 2)[2])))
+    newer = store.create(TRPOConfig(**SMALL), name="finished later")
+    newer.set_status("finished")
+    at = open_app()  # a running run is shown before a newer finished one
+    assert any("from the CLI" in s.value for s in at.subheader)
+    assert at.button(key="stop").disabled
+    assert any("another process" in c.value for c in at.caption)
+    # the process that ran it is gone: interrupted (the newest run now), resumable here
+    shutil.rmtree(newer.path)
+    status = json.loads((cli.path / "status.json").read_text())
+    status["pid"] = _dead_pid()
+    (cli.path / "status.json").write_text(json.dumps(status))
+    at.run()
+    assert {m.label: m.value for m in at.metric}["Status"] == "interrupted"
+    assert not at.button(key="resume").disabled
+    assert any("Resume" in w.value for w in at.warning)
+
+
+def _dead_pid() -> int:
+    pid = 2**22 - 1
+    while pid > 1:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid -= 1
+    pytest.skip("no free pid")

@@ -1,0 +1,91 @@
+"""The environment catalog: what the dashboard offers is what this install can train."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from trpo import catalog
+
+
+class _FlatEnv(gym.Env):
+    observation_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
+    action_space = spaces.Discrete(2)
+
+
+class _ImageEnv(gym.Env):
+    observation_space = spaces.Box(0, 255, (8, 8, 3), np.uint8)
+    action_space = spaces.Discrete(2)
+
+
+def test_known_envs_are_listed_in_their_groups() -> None:
+    envs = catalog.supported_envs()
+    classic = envs["Classic control"]
+    for env_id in ("CartPole-v1", "Pendulum-v1", "Acrobot-v1"):
+        assert env_id in classic
+    pytest.importorskip("mujoco")
+    assert {"HalfCheetah-v5", "Hopper-v5"} <= set(envs["MuJoCo"])
+
+
+def test_lists_are_sorted_grouped_and_non_empty() -> None:
+    envs = catalog.supported_envs()
+    assert list(envs) == [g for g in catalog.GROUPS if g in envs]
+    for ids in envs.values():
+        assert ids and ids == sorted(ids, key=str.lower)
+    every = catalog.all_supported()
+    assert len(every) == len(set(every))
+    assert catalog.group_for("CartPole-v1") == "Classic control"
+    assert catalog.group_for("FrozenLake-v1") is None
+
+
+def test_unsupported_spaces_wrappers_and_old_versions_are_absent() -> None:
+    every = set(catalog.all_supported())
+    assert "FrozenLake-v1" not in every  # Discrete observations
+    assert not any(e.startswith("CarRacing") for e in every)  # image observations
+    assert not any(":" in e or "/" in e for e in every)  # no module: ids, no jax namespaces
+    assert "GymV26Environment-v0" not in every
+    assert "CartPole-v0" not in every  # CartPole-v1 is newer
+    if "Hopper-v5" in every:
+        assert "Hopper-v4" not in every
+
+
+def test_every_listed_env_really_trains_here() -> None:
+    from trpo.envs import make_env
+
+    for env_id in catalog.all_supported():
+        env, info = make_env(env_id)
+        env.close()
+        assert info.obs_dim >= 1
+
+
+def test_scan_is_cached_and_timed() -> None:
+    first = catalog.supported_envs()
+    assert catalog.last_scan_seconds is not None
+    assert catalog.supported_envs() == first
+    assert catalog.supported_envs() is not first  # callers get their own copy
+
+
+def test_registered_envs_are_filtered_by_their_spaces() -> None:
+    entry = f"{__name__}:"
+    gym.register("TrpoTestFlat-v0", entry_point=entry + "_FlatEnv")
+    gym.register("TrpoTestFlat-v1", entry_point=entry + "_FlatEnv")
+    gym.register("TrpoTestImage-v0", entry_point=entry + "_ImageEnv")
+    try:
+        catalog.clear_cache()
+        envs = catalog.supported_envs()
+        assert "TrpoTestFlat-v1" in envs["Other"]
+        assert "TrpoTestFlat-v0" not in envs["Other"]
+        assert "TrpoTestImage-v0" not in catalog.all_supported()
+    finally:
+        for env_id in ("TrpoTestFlat-v0", "TrpoTestFlat-v1", "TrpoTestImage-v0"):
+            del gym.registry[env_id]
+        catalog.clear_cache()
+    assert "TrpoTestFlat-v1" not in catalog.all_supported()
+
+
+def test_describe_names_the_spaces() -> None:
+    assert catalog.describe("CartPole-v1") == "4 observations · 2 discrete actions"
+    assert "continuous" in catalog.describe("Pendulum-v1")
+    assert "supported" in catalog.describe("FrozenLake-v1")
