@@ -108,6 +108,8 @@ class TrainingRegistry:
 
         handle.thread = threading.Thread(target=target, name=f"trpo-{run.id}", daemon=True)
         self._handles[run.id] = handle
+        # readers see "running" at once, not the stale state until the thread gets going
+        run.set_status("running", iteration=session.trainer.iteration)
         handle.thread.start()
         return handle
 
