@@ -111,3 +111,49 @@ def pick_run(key: str, label: str = "Run") -> Run | None:
     )
     st.session_state["selected_run"] = chosen
     return runs[ids.index(chosen)]
+
+
+# --- helpers added for the Runs page ---------------------------------------------------------
+
+
+class DeleteRefused(RuntimeError):
+    """A run that must not be deleted, with the reason."""
+
+
+def delete_run(run: Run) -> None:
+    """Delete a run folder: only a direct child of the runs directory holding config.json, and
+    never a run that is training (in this server's registry, or marked running by a live
+    process such as a CLI run). Raises DeleteRefused with the reason."""
+    import shutil
+
+    path = run.path
+    if path.is_symlink() or path.parent.resolve() != runs_dir().resolve():
+        raise DeleteRefused(f"{path} is not a run folder inside {runs_dir()}")
+    if not (path / "config.json").is_file():
+        raise DeleteRefused(f"{path} has no config.json: not a run folder")
+    handle = get_registry().get(run.id)
+    if handle is not None and handle.alive:
+        raise DeleteRefused(f"{run.id} is training in this dashboard: stop it first")
+    if run.state() == "running":
+        raise DeleteRefused(f"{run.id} is training in another process: stop it first")
+    shutil.rmtree(path)
+
+
+LIST_COLUMNS = ("line_search", "geometry", "extra")
+
+
+def flat_metrics(frame: pd.DataFrame) -> pd.DataFrame:
+    """Metrics with one scalar per cell, for CSV: the per-candidate line search, the geometry
+    probe and `extra` are dropped; CG residuals become 'r1;r2;...' plus a cg_iterations count."""
+    flat = frame.drop(columns=[c for c in LIST_COLUMNS if c in frame.columns])
+    if "cg_residuals" in flat.columns:
+        residuals = flat["cg_residuals"]
+        flat = flat.assign(
+            cg_iterations=residuals.map(lambda r: len(r) if isinstance(r, list) else 0),
+            cg_residuals=residuals.map(
+                lambda r: (
+                    ";".join(f"{v:.6g}" for v in r if v is not None) if isinstance(r, list) else ""
+                )
+            ),
+        )
+    return flat

@@ -39,8 +39,7 @@ def downsample(frame: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFram
     """Every k-th row (always keeping the last) so that at most max_points remain."""
     if len(frame) <= max_points:
         return frame
-    step = math.ceil(len(frame) / max_points)
-    index = [*range(0, len(frame) - 1, step), len(frame) - 1]
+    index = np.unique(np.linspace(0, len(frame) - 1, max_points).round().astype(int))
     return frame.iloc[index]
 
 
@@ -155,7 +154,7 @@ def backtrack_figure(frame: pd.DataFrame, max_backtracks: int) -> go.Figure:
             ),
         ]
     )
-    ticks = list(range(0, max_backtracks + 2, max(1, (max_backtracks + 1) // 6)))
+    ticks = list(range(0, max_backtracks + 1, max(1, (max_backtracks + 1) // 6)))
     fig.update_yaxes(
         range=[-0.3, max_backtracks + 1.6],
         tickvals=[*ticks, max_backtracks + 1],
@@ -190,7 +189,7 @@ def cg_residuals_figure(frame: pd.DataFrame, history: int = 15) -> go.Figure:
                 showlegend=latest,
             )
         )
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(type="log", dtick=1, exponentformat="power")  # labels at powers of ten
     fig.update_layout(hovermode="closest")
     return _layout(fig, title, "CG iteration k", "|g - H x_k|")
 
@@ -453,3 +452,103 @@ def histogram_figure(
         fig.add_vline(x=marker, line=dict(color=DELTA_COLOR, dash="dash"))
     fig.update_layout(hovermode="closest")
     return _layout(fig, title, x, "iterations", height=300)
+
+
+def cg_iteration_figure(row: pd.Series, residual_tol: float | None = None) -> go.Figure:
+    """One iteration's CG residual norms |g - H x_k| against k, log scale (tolerance dashed)."""
+    title = f"CG residuals of iteration {int(row['iteration'])}"
+    residuals = row.get("cg_residuals")
+    if not isinstance(residuals, list) or not residuals:
+        return empty_figure(title, "no CG iteration recorded (|g| already below the tolerance)")
+    values = [float("nan") if r is None else float(r) for r in residuals]
+    fig = go.Figure(
+        go.Scatter(
+            x=list(range(1, len(values) + 1)),
+            y=values,
+            mode="lines+markers",
+            line=dict(color=ACCEPT_COLOR, width=2),
+            marker=dict(size=6),
+            name="|g - H x_k|",
+        )
+    )
+    if residual_tol:
+        fig.add_hline(
+            y=residual_tol,
+            line=dict(color=DELTA_COLOR, dash="dash"),
+            annotation_text=f"tolerance {residual_tol:g}",
+            annotation_position="bottom right",
+        )
+    fig.update_yaxes(type="log")
+    fig.update_xaxes(dtick=1 if len(values) <= 30 else None)
+    fig.update_layout(hovermode="closest", showlegend=False)
+    return _layout(fig, title, "CG iteration k", "|g - H x_k|", height=340)
+
+
+def line_search_table(row: pd.Series, delta: float) -> pd.DataFrame:
+    """One iteration's candidates as a table: j, fraction alpha^j, KL (and KL/delta), actual and
+    expected improvement (and their ratio), which checks passed, and the accepted one."""
+    columns = [
+        "j",
+        "fraction",
+        "KL",
+        "KL / delta",
+        "actual improvement",
+        "expected improvement",
+        "actual / expected",
+        "KL ok",
+        "improved",
+        "accepted",
+    ]
+    candidates = row.get("line_search")
+    if not isinstance(candidates, list) or not candidates:
+        return pd.DataFrame(columns=columns)
+    accepted = row.get("backtrack_index")
+    chosen = None if accepted is None or pd.isna(accepted) else int(accepted)
+    rows = []
+    for c in candidates:
+        kl = _number(c.get("kl"))
+        actual = _number(c.get("actual_improvement"))
+        expected = _number(c.get("expected_improvement"))
+        rows.append(
+            [
+                int(c["j"]),
+                _number(c.get("fraction")),
+                kl,
+                kl / delta if delta else float("nan"),
+                actual,
+                expected,
+                actual / expected if expected else float("nan"),
+                bool(c.get("kl_ok")),
+                bool(c.get("improved")),
+                chosen is not None and int(c["j"]) == chosen,
+            ]
+        )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _number(value: Any) -> float:
+    """A float, NaN for None (JSON null) or anything non-numeric."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def legend_above_subplots(fig: go.Figure, top: int = 95) -> go.Figure:
+    """Move the legend above the subplot titles (which sit where the default legend goes), with
+    room for it in the top margin. Returns the same figure."""
+    fig.update_layout(
+        margin=dict(t=top),
+        legend=dict(orientation="h", yanchor="bottom", y=1.1, xanchor="right", x=1.0),
+    )
+    return fig
+
+
+def show_single_points(fig: go.Figure) -> go.Figure:
+    """Give line-only traces with a single point a marker: a one-point line draws nothing (e.g.
+    the expected improvement when the full step was accepted at j = 0)."""
+    for trace in fig.data:
+        mode = getattr(trace, "mode", None)
+        if mode == "lines" and trace.x is not None and len(trace.x) == 1:
+            trace.mode = "lines+markers"
+    return fig

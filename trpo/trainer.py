@@ -251,7 +251,6 @@ class Trainer:
                 scale * g_dot_x,
                 c.probe_points,
             )
-        t1 += time.perf_counter() - t_probe
         info["time_probe_s"] = time.perf_counter() - t_probe
         result: LineSearchResult = backtracking_line_search(
             evaluate,
@@ -278,7 +277,7 @@ class Trainer:
             )
         else:
             info["reject_reason"] = _rejection_reason(result)
-        return info, {"cg": t1 - t0, "linesearch": t2 - t1}
+        return info, {"cg": t1 - t0, "linesearch": t2 - t1 - info.get("time_probe_s", 0.0)}
 
     def _fit_value(self, obs: torch.Tensor, returns: torch.Tensor) -> float:
         """Regress V_phi on the returns (Adam over shuffled minibatches); mean loss."""

@@ -1,0 +1,333 @@
+"""How TRPO works: the algorithm and its derivation on one page, each quantity annotated with its
+value in a chosen run's latest iteration (symbols only when there is no run)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import metrics, pick_run, safe_config
+from trpo.config import TRPOConfig
+
+BOX_COLUMNS = 5  # every box uses the same column grid, so values line up down the page
+
+
+def finite(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and math.isfinite(value)
+
+
+def fmt(value: Any, spec: str = ".4g") -> str:
+    return format(value, spec) if finite(value) else "n/a"
+
+
+def tex(value: Any) -> str:
+    """A number for LaTeX: 1.2e-05 becomes 1.2 \\times 10^{-5}."""
+    text = fmt(value)
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return rf"{mantissa} \times 10^{{{int(exponent)}}}"
+    return text
+
+
+def multiplier(g_dot_x: Any, delta: float) -> float:
+    """The Lagrange multiplier sqrt(g^T x / (2 delta)); NaN unless g^T x > 0."""
+    return math.sqrt(g_dot_x / (2 * delta)) if finite(g_dot_x) and g_dot_x > 0 else math.nan
+
+
+def values_box(title: str, items: list[tuple[str, str, str | None]]) -> None:
+    """A bordered row of metrics: (label, value, help)."""
+    with st.container(border=True):
+        st.caption(title)
+        columns = st.columns(max(BOX_COLUMNS, len(items)))
+        for column, (label, value, help_text) in zip(columns, items, strict=False):
+            column.metric(label, value, help=help_text)
+
+
+# --- the run whose numbers annotate the page ----------------------------------------------
+
+st.title("How TRPO works")
+st.markdown(
+    "Trust Region Policy Optimization improves a stochastic policy $\\pi_\\theta$ by the "
+    "largest step that a local model predicts to be good **and** that keeps the new policy "
+    "close to the old one, measured by the mean KL divergence. Below, the derivation; the "
+    "boxes show each quantity in the latest iteration of the run you choose."
+)
+run = pick_run("how_run", label="Annotate with the latest iteration of")
+config: TRPOConfig | None = safe_config(run) if run is not None else None
+frame = metrics(run) if run is not None and config is not None else pd.DataFrame()
+row = frame.iloc[-1] if len(frame) else None
+if run is not None and row is None:
+    st.info("This run has no iteration yet: the page shows symbols only.")
+where = f"Run {run.id}, iteration {int(row['iteration'])}" if row is not None else ""
+st.page_link(
+    "pages/trust_region.py",
+    label="Trust region page: every iteration's CG, step and line search",
+    icon=":material/target:",
+)
+st.page_link(
+    "pages/train.py",
+    label="Train page: start a run and watch these numbers live",
+    icon=":material/play_circle:",
+)
+
+# --- 1. the problem -------------------------------------------------------------------------
+
+st.header("1. The constrained problem")
+st.markdown(
+    "With the data collected by $\\pi_{\\theta_{old}}$, TRPO maximises the importance-weighted "
+    "**surrogate** $L$ subject to a bound $\\delta$ on the mean KL divergence between the old "
+    "and the new policy over the visited states:"
+)
+st.latex(
+    r"\max_\theta\; L(\theta) = \mathbb{E}_{s,a \sim \pi_{\theta_{old}}}\!\left["
+    r"\frac{\pi_\theta(a \mid s)}{\pi_{\theta_{old}}(a \mid s)}\, A(s,a)\right]"
+)
+st.latex(
+    r"\text{subject to}\quad"
+    r"\bar D_{KL}(\theta) = \mathbb{E}_{s}\!\left[D_{KL}\big(\pi_{\theta_{old}}(\cdot \mid s)"
+    r"\,\|\,\pi_\theta(\cdot \mid s)\big)\right] \le \delta"
+)
+st.markdown(
+    "$A$ is the advantage estimated by GAE (section 6). At $\\theta = \\theta_{old}$ the ratio "
+    "is 1, so $L(\\theta_{old})$ is the mean advantage (0 when advantages are standardised)."
+)
+if row is not None and config is not None:
+    values_box(
+        where,
+        [
+            ("δ", f"{config.delta:g}", "The KL limit (config delta)."),
+            ("L(θ_old)", fmt(row.get("surrogate_before")), "surrogate_before"),
+            ("L(θ_new)", fmt(row.get("surrogate_after")), "surrogate_after"),
+        ],
+    )
+
+# --- 2. local models -------------------------------------------------------------------------
+
+st.header("2. Linear surrogate, quadratic KL")
+st.markdown(
+    "Near $\\theta_{old}$ the surrogate is replaced by its first-order model and the KL by its "
+    "second-order model. The KL has value 0 and gradient 0 at $\\theta_{old}$ (it is minimal "
+    "there), so its first non-zero term is quadratic, with $H$ the Hessian of the mean KL: the "
+    "Fisher information matrix of the policy."
+)
+st.latex(
+    r"L(\theta) \approx L(\theta_{old}) + g^\top(\theta - \theta_{old}),"
+    r"\qquad g = \nabla_\theta L(\theta)\big|_{\theta_{old}}"
+)
+st.latex(
+    r"\bar D_{KL}(\theta) \approx \tfrac12\,(\theta - \theta_{old})^\top H\,"
+    r"(\theta - \theta_{old}),\qquad H = \nabla^2_\theta \bar D_{KL}(\theta)\big|_{\theta_{old}}"
+)
+if row is not None:
+    values_box(
+        where,
+        [
+            ("|g|", fmt(row.get("grad_norm")), "grad_norm: the norm of the policy gradient."),
+        ],
+    )
+
+# --- 3. the Lagrangian solution ----------------------------------------------------------------
+
+st.header("3. The step: a Lagrangian solution")
+st.markdown(
+    "With $d = \\theta - \\theta_{old}$, maximise $g^\\top d$ subject to "
+    "$\\tfrac12 d^\\top H d \\le \\delta$. Setting the gradient of the Lagrangian to zero:"
+)
+st.latex(
+    r"\mathcal{L}(d, \lambda) = g^\top d - \lambda\left(\tfrac12 d^\top H d - \delta\right)"
+    r"\;\Rightarrow\; g - \lambda H d = 0 \;\Rightarrow\; d = \frac{1}{\lambda} H^{-1} g"
+    r" = \frac{x}{\lambda},\qquad x = H^{-1} g"
+)
+st.markdown("The constraint is active at the optimum, $\\tfrac12 d^\\top H d = \\delta$, so")
+st.latex(
+    r"\lambda = \sqrt{\frac{x^\top H x}{2\delta}} = \sqrt{\frac{g^\top H^{-1} g}{2\delta}}"
+    r" = \sqrt{\frac{g^\top x}{2\delta}},"
+    r"\qquad d^\ast = \sqrt{\frac{2\delta}{x^\top H x}}\; x = s\,x"
+)
+st.markdown(
+    "The full step $s\\,x$ reaches the KL limit exactly under the quadratic model, and the "
+    "linear model predicts the improvement $g^\\top(s\\,x) = s\\,g^\\top x$. With an exact $x$, "
+    "$x^\\top H x = g^\\top x$ and $s = 1/\\lambda$; CG gives an approximate $x$, so the two "
+    "differ slightly."
+)
+if row is not None and config is not None:
+    g_dot_x, x_h_x = row.get("g_dot_x"), row.get("x_h_x")
+    lam = multiplier(g_dot_x, config.delta)
+    scale = row.get("step_scale")
+    values_box(
+        where,
+        [
+            ("gᵀx", fmt(g_dot_x), "g_dot_x = gᵀH⁻¹g with x from conjugate gradient."),
+            ("xᵀHx", fmt(x_h_x), "x_h_x, with H damped as solved."),
+            ("multiplier λ", fmt(lam), "λ = sqrt(gᵀx / (2δ)), computed from g_dot_x and δ."),
+            ("step scale s", fmt(scale), "step_scale = sqrt(2δ / xᵀHx), as recorded."),
+            (
+                "1/λ",
+                fmt(1 / lam if finite(lam) and lam > 0 else math.nan),
+                "Equals s if CG is exact.",
+            ),
+        ],
+    )
+    if finite(lam):
+        st.latex(
+            rf"\lambda = \sqrt{{\frac{{{tex(g_dot_x)}}}{{2 \cdot {tex(config.delta)}}}}}"
+            rf" = {tex(lam)},\qquad s = \sqrt{{\frac{{2 \cdot {tex(config.delta)}}}"
+            rf"{{{tex(x_h_x)}}}}} = {tex(scale)}"
+        )
+
+# --- 4. conjugate gradient ---------------------------------------------------------------------
+
+st.header("4. Conjugate gradient: x = H⁻¹g without forming H")
+st.markdown(
+    "$H$ has as many rows as the policy has parameters, so it is never built. Conjugate "
+    "gradient solves $(H + c\\,I)\\,x = g$ (damping $c$ keeps it well conditioned) using only "
+    "**Fisher-vector products** $Hv$, each a second derivative of the mean KL:"
+)
+st.latex(
+    r"H v = \nabla_\theta\!\left( \big(\nabla_\theta \bar D_{KL}(\theta)\big)^{\!\top} v"
+    r"\right)\Big|_{\theta_{old}}"
+)
+st.latex(
+    r"\begin{aligned}"
+    r"&x_0 = 0,\quad r_0 = g,\quad p_0 = g\\"
+    r"&\text{for } k = 0, 1, \dots, \text{cg\_iters}-1:\\"
+    r"&\qquad \eta_k = \frac{r_k^\top r_k}{p_k^\top (H + cI)\, p_k},\quad "
+    r"x_{k+1} = x_k + \eta_k p_k,\quad r_{k+1} = r_k - \eta_k (H + cI)\, p_k\\"
+    r"&\qquad \text{stop if } \lVert r_{k+1}\rVert \le \text{tol},\quad "
+    r"\beta_k = \frac{r_{k+1}^\top r_{k+1}}{r_k^\top r_k},\quad "
+    r"p_{k+1} = r_{k+1} + \beta_k p_k"
+    r"\end{aligned}"
+)
+st.markdown(
+    "Each iteration costs one product $Hv$; the residual $r_k = g - (H + cI)x_k$ shrinks as "
+    "$x_k$ approaches $H^{-1}g$."
+)
+if row is not None and config is not None:
+    residuals = row.get("cg_residuals")
+    residuals = residuals if isinstance(residuals, list) else []
+    values_box(
+        where,
+        [
+            (
+                "CG iterations",
+                f"{len(residuals)} of {config.cg_iters}",
+                "len(cg_residuals) of cg_iters",
+            ),
+            (
+                "final residual |g − Hx|",
+                fmt(residuals[-1], ".2e") if residuals else "n/a",
+                "the last entry of cg_residuals",
+            ),
+            ("damping c", f"{config.cg_damping:g}", "cg_damping"),
+        ],
+    )
+
+# --- 5. line search ----------------------------------------------------------------------------
+
+st.header("5. Backtracking line search")
+st.markdown(
+    "The models are only local, so the step is checked on the real objective. Candidates "
+    "shrink geometrically; the first that satisfies both checks is taken:"
+)
+st.latex(r"\theta_j = \theta_{old} + \alpha^j\, s\, x,\qquad j = 0, 1, \dots, K")
+st.latex(
+    r"\text{accept the first } j \text{ with}\quad \bar D_{KL}(\theta_j) \le \delta"
+    r"\quad\text{and}\quad L(\theta_j) > L(\theta_{old});"
+    r"\qquad\text{if none passes, keep } \theta = \theta_{old}"
+)
+if row is not None and config is not None:
+    j = row.get("backtrack_index")
+    accepted = bool(row.get("step_accepted")) and finite(j)
+    kl = row.get("kl")
+    values_box(
+        where,
+        [
+            (
+                "accepted j",
+                str(int(j)) if accepted else "rejected",
+                None if accepted else str(row.get("reject_reason") or ""),
+            ),
+            (
+                "αʲ",
+                fmt(config.alpha ** int(j)) if accepted else "n/a",
+                f"α = {config.alpha:g}, K = {config.max_backtracks}",
+            ),
+            ("KL of the step", fmt(kl), "kl: mean KL(π_old ‖ π_new)"),
+            ("δ", f"{config.delta:g}", None),
+            ("KL / δ", fmt(kl / config.delta if finite(kl) else math.nan, ".1%"), None),
+        ],
+    )
+
+# --- 6. GAE ------------------------------------------------------------------------------------
+
+st.header("6. Advantages: GAE")
+st.markdown(
+    "The advantages come from the value network $V$ by generalised advantage estimation. The "
+    "sum stops at every episode end (at $T$). A termination does not bootstrap; a time-limit "
+    "truncation bootstraps from $V(s_{final})$, the real last observation (not the reset "
+    "one), and so does the end of the batch, from the state the env is in:"
+)
+st.latex(
+    r"\delta_t = r_t + \gamma\, V(s_{t+1})\,(1 - \text{terminated}_t) - V(s_t),\qquad "
+    r"A_t = \sum_{l \ge 0} (\gamma \lambda_{GAE})^l\, \delta_{t+l}"
+)
+st.latex(
+    r"\lambda_{GAE} = 1:\quad A_t = G_t - V(s_t),\qquad "
+    r"G_t = \sum_{l=0}^{T-t-1} \gamma^l r_{t+l} + \gamma^{T-t}\, V(s_T)\,"
+    r"[\text{$T$ is not a termination}]"
+)
+st.markdown(
+    "($\\lambda_{GAE}$ is unrelated to the multiplier $\\lambda$ of section 3.) Advantages "
+    "are then standardised within the batch when `normalize_advantages` is on."
+)
+if row is not None and config is not None:
+    values_box(
+        where,
+        [
+            ("γ", f"{config.gamma:g}", "gamma"),
+            ("λ_GAE", f"{config.gae_lambda:g}", "gae_lambda"),
+            ("standardised", "yes" if config.normalize_advantages else "no", None),
+            ("mean return", fmt(row.get("return_mean"), ".1f"), "episodes ended in this batch"),
+        ],
+    )
+
+# --- 7. value regression -------------------------------------------------------------------------
+
+st.header("7. The value regression")
+st.markdown(
+    "After the policy step, $V_\\phi$ is fitted to the λ-returns $\\hat R_t = A_t + "
+    "V_{\\phi_{old}}(s_t)$ by minibatch Adam for a few epochs:"
+)
+st.latex(r"\min_\phi\; \frac{1}{N}\sum_{t} \big(V_\phi(s_t) - \hat R_t\big)^2")
+if row is not None and config is not None:
+    values_box(
+        where,
+        [
+            ("value loss", fmt(row.get("value_loss")), "value_loss: the mean minibatch loss"),
+            (
+                "explained variance",
+                fmt(row.get("explained_variance"), ".3f"),
+                "1 − Var(R̂ − V) / Var(R̂) before the fit; 1 is perfect.",
+            ),
+            ("epochs × lr", f"{config.vf_epochs} × {config.vf_lr:g}", None),
+        ],
+    )
+
+# --- one iteration -----------------------------------------------------------------------------
+
+st.header("One iteration, in order")
+st.markdown(
+    "1. Collect `steps_per_iteration` transitions with $\\pi_{\\theta_{old}}$.\n"
+    "2. Compute $V(s_t)$, then advantages $A_t$ (GAE) and returns $\\hat R_t$.\n"
+    "3. Compute $g$, then $x \\approx H^{-1}g$ by conjugate gradient on Fisher-vector products.\n"
+    "4. Scale: $s = \\sqrt{2\\delta / x^\\top H x}$.\n"
+    "5. Backtrack over $\\alpha^j s x$ until KL $\\le \\delta$ and $L$ improves (or keep "
+    "$\\theta$).\n"
+    "6. Fit $V_\\phi$ to $\\hat R_t$."
+)
+if run is None:
+    st.caption("Start a run to see these quantities with numbers.")

@@ -1,0 +1,340 @@
+"""Runs: every run folder (dashboard, CLI or sweep), their curves side by side, CSV export and
+deletion. Reads the run store only; live runs refresh through fragments."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import (
+    DeleteRefused,
+    _metrics,
+    delete_run,
+    flat_metrics,
+    get_registry,
+    metrics,
+    metrics_version,
+    run_label,
+    safe_config,
+    store,
+)
+from trpo import plots
+from trpo.store import Run
+
+LIVE_EVERY = timedelta(seconds=2)  # while a run is training
+IDLE_EVERY = timedelta(seconds=15)  # so an idle tab notices a run started from the CLI
+TABLE_COLUMNS = [
+    "name",
+    "env",
+    "delta",
+    "alpha",
+    "K",
+    "seed",
+    "status",
+    "iterations",
+    "env steps",
+    "last return",
+    "best return",
+    "started",
+    "run id",
+]
+
+
+def _last(series: pd.Series) -> float:
+    values = series.dropna()
+    return float(values.iloc[-1]) if len(values) else math.nan
+
+
+def summary_row(run: Run) -> dict[str, Any]:
+    config = safe_config(run)
+    meta = run.meta()
+    frame = metrics(run)
+    returns = frame["return_mean"] if len(frame) else pd.Series(dtype=float)
+    return {
+        "name": meta.get("name") or "",
+        "env": config.env_id if config else None,
+        "delta": config.delta if config else None,
+        "alpha": config.alpha if config else None,
+        "K": config.max_backtracks if config else None,
+        "seed": config.seed if config else None,
+        "status": run.state(),
+        "iterations": len(frame),
+        "env steps": int(frame["env_steps"].iloc[-1]) if len(frame) else 0,
+        "last return": _last(returns),
+        "best return": float(returns.max()) if returns.notna().any() else math.nan,
+        "started": pd.to_datetime(meta.get("created"), errors="coerce", utc=True),
+        "run id": run.id,
+    }
+
+
+def runs_table(runs: list[Run]) -> pd.DataFrame:
+    return pd.DataFrame([summary_row(r) for r in runs], columns=TABLE_COLUMNS)
+
+
+def any_running(runs: list[Run]) -> bool:
+    return any(r.state() == "running" for r in runs)
+
+
+def table_section(ids: tuple[str, ...], was_running: bool) -> None:
+    """The runs table; re-run every few seconds. A new run or a change between training and
+    idle reruns the whole page (new options, new refresh rate)."""
+    runs = store().runs()
+    running = any_running(runs)
+    if tuple(r.id for r in runs) != ids or running != was_running:
+        st.rerun()
+    st.dataframe(
+        runs_table(runs),
+        hide_index=True,
+        key="runs_table",
+        column_config={
+            "delta": st.column_config.NumberColumn("δ", format="%g"),
+            "alpha": st.column_config.NumberColumn("α", format="%g"),
+            "K": st.column_config.NumberColumn("K", help="max backtracks"),
+            "env steps": st.column_config.NumberColumn(format="localized"),
+            "last return": st.column_config.NumberColumn(format="%.1f"),
+            "best return": st.column_config.NumberColumn(format="%.1f"),
+            "started": st.column_config.DatetimeColumn("started (UTC)", format="MM-DD HH:mm"),
+        },
+    )
+    if running:
+        st.caption("Training runs refresh every 2 s.")
+
+
+# --- comparing runs ------------------------------------------------------------------------
+
+
+def seed_group_key(run: Run) -> str | None:
+    """Everything in the config except the seed (None for an unreadable config)."""
+    config = safe_config(run)
+    if config is None:
+        return None
+    data = config.to_dict()
+    data.pop("seed")
+    return json.dumps(data, sort_keys=True)
+
+
+def _unique(label: str, taken: set[str], suffix: str) -> str:
+    if label not in taken:
+        return label
+    label = f"{label} ({suffix})"
+    n = 2
+    while label in taken:
+        label, n = f"{label} #{n}", n + 1
+    return label
+
+
+def group_label(run: Run) -> str:
+    config = safe_config(run)
+    if config is None:
+        return run.id
+    name = run.meta().get("name")
+    base = f"{config.env_id} · δ={config.delta:g} α={config.alpha:g} K={config.max_backtracks}"
+    return f"{name} · {base}" if name else base
+
+
+def config_difference(a: str, b: str) -> str:
+    """'gamma=0.9, ...': the knobs of group key a that differ from group key b."""
+    da, db = json.loads(a), json.loads(b)
+    return ", ".join(f"{k}={da[k]}" for k in sorted(da) if da.get(k) != db.get(k)) or "other"
+
+
+def seed_groups(runs: list[Run]) -> dict[str, list[Run]]:
+    """Runs that differ only in their seed, under one label per group."""
+    by_key: dict[str, list[Run]] = {}
+    for run in runs:
+        key = seed_group_key(run) or f"unreadable {run.id}"
+        by_key.setdefault(key, []).append(run)
+    groups: dict[str, list[Run]] = {}
+    first_key: dict[str, str] = {}
+    for key, members in by_key.items():
+        label = group_label(members[0])
+        if label in first_key and not key.startswith("unreadable"):
+            label = _unique(label, set(groups), config_difference(key, first_key[label]))
+        first_key.setdefault(label, key)
+        groups[label] = members
+    return groups
+
+
+def _versions(runs: list[Run]) -> tuple[tuple[str, tuple[int, int]], ...]:
+    return tuple((str(r.path), metrics_version(r)) for r in runs)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _overlay(labels: tuple[str, ...], versions: tuple, window: int) -> Any:
+    curves = {label: _metrics(path, v) for label, (path, v) in zip(labels, versions, strict=True)}
+    return plots.overlay_figure(curves, window)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _band(groups: tuple[tuple[str, tuple], ...], window: int) -> Any:
+    frames = {label: [_metrics(path, v) for path, v in versions] for label, versions in groups}
+    return plots.seed_band_figure(frames, window)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _csv(versions: tuple, names: tuple[str, ...]) -> str:
+    parts = []
+    for (path, v), name in zip(versions, names, strict=True):
+        frame = flat_metrics(_metrics(path, v))
+        frame.insert(0, "run_id", path.rsplit("/", 1)[-1])
+        frame.insert(1, "run_name", name)
+        parts.append(frame)
+    return pd.concat(parts, ignore_index=True).to_csv(index=False) if parts else ""
+
+
+def compare_section(was_running: bool) -> None:
+    """Overlay the selected runs' returns (or seed groups as a mean with a band); CSV export."""
+    runs = store().runs()
+    by_id = {r.id: r for r in runs}
+    ids = list(by_id)
+    labels = {r.id: run_label(r) for r in runs}
+    if "runs_select" in st.session_state:
+        st.session_state["runs_select"] = [i for i in st.session_state["runs_select"] if i in ids]
+    else:
+        st.session_state["runs_select"] = ids[:3]
+    chosen = st.multiselect(
+        "Runs to compare",
+        ids,
+        key="runs_select",
+        format_func=lambda i: labels.get(i, i),
+        placeholder="choose runs",
+    )
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    window = left.slider("Smoothing (moving average over iterations)", 1, 50, 1, key="smoothing")
+    grouped = right.checkbox(
+        "Group seeds",
+        key="group_seeds",
+        help="Runs whose configs differ only in the seed become one curve: the mean over "
+        "seeds with a min-max band.",
+    )
+    selected = [by_id[i] for i in chosen]
+    if any_running(selected) != was_running:
+        st.rerun()
+    if not selected:
+        st.info("Choose one or more runs to plot their returns.")
+        return
+    if grouped:
+        groups = seed_groups(selected)
+        fig = _band(tuple((label, _versions(g)) for label, g in groups.items()), window)
+    else:
+        taken: set[str] = set()
+        names = []
+        for run in selected:
+            label = _unique(run_label(run), taken, run.id)
+            taken.add(label)
+            names.append(label)
+        fig = _overlay(tuple(names), _versions(selected), window)
+    st.plotly_chart(fig, key="runs_overlay")
+    csv = _csv(_versions(selected), tuple(r.meta().get("name") or "" for r in selected))
+    st.download_button(
+        f"Download metrics of {len(selected)} run(s) as CSV",
+        data=csv,
+        file_name="trpo-metrics.csv",
+        mime="text/csv",
+        key="download_csv",
+        icon=":material/download:",
+        on_click="ignore",
+        help="One row per iteration and run; the per-candidate line search and the geometry "
+        "probe are left out, CG residuals are joined with ';'.",
+    )
+
+
+# --- deleting a run ------------------------------------------------------------------------
+
+
+def _ask_delete(run_id: str) -> None:
+    st.session_state["pending_delete"] = run_id
+    st.session_state.pop("delete_message", None)
+
+
+def _cancel_delete() -> None:
+    st.session_state.pop("pending_delete", None)
+
+
+def _confirm_delete(run_id: str) -> None:
+    """Runs before the page script (on_click), so the table drawn next is already current."""
+    st.session_state.pop("pending_delete", None)
+    run = next((r for r in store().runs() if r.id == run_id), None)
+    if run is None:
+        st.session_state["delete_message"] = ("error", f"{run_id} no longer exists.")
+        return
+    try:
+        delete_run(run)
+    except (DeleteRefused, OSError) as exc:
+        st.session_state["delete_message"] = ("error", f"Not deleted: {exc}")
+    else:
+        st.session_state["delete_message"] = ("success", f"Deleted {run_id}.")
+
+
+def delete_section(runs: list[Run]) -> None:
+    message = st.session_state.pop("delete_message", None)
+    if message is not None:
+        (st.success if message[0] == "success" else st.error)(message[1])
+    if not runs:
+        return
+    ids = [r.id for r in runs]
+    by_id = {r.id: r for r in runs}
+    # Always written back: the widget's identity changes with its options (a new or deleted
+    # run), and the browser would otherwise keep showing a stale choice.
+    current = st.session_state.get("delete_target")
+    st.session_state["delete_target"] = current if current in ids else ids[0]
+    target = st.selectbox(
+        "Run to delete", ids, key="delete_target", format_func=lambda i: run_label(by_id[i])
+    )
+    run = by_id[target]
+    handle = get_registry().get(target)
+    training = (handle is not None and handle.alive) or run.state() == "running"
+    st.button(
+        "Delete this run…",
+        key="delete_run",
+        icon=":material/delete:",
+        disabled=training,
+        help="Stop the run before deleting it." if training else "Asks for confirmation.",
+        on_click=_ask_delete,
+        args=(target,),
+    )
+    if st.session_state.get("pending_delete") == target:
+        st.warning(
+            f"Delete **{target}** and everything in it (metrics, checkpoint)? "
+            "This cannot be undone."
+        )
+        yes, no, _ = st.columns([1, 1, 4])
+        yes.button(
+            "Yes, delete it",
+            key="confirm_delete",
+            type="primary",
+            on_click=_confirm_delete,
+            args=(target,),
+        )
+        no.button("Cancel", key="cancel_delete", on_click=_cancel_delete)
+
+
+# --- the page ------------------------------------------------------------------------------
+
+st.title("Runs")
+st.caption(
+    "Every run in the runs directory, whether started here, from the command line "
+    "(`python -m trpo train`) or by a sweep."
+)
+all_runs = store().runs()
+if not all_runs:
+    st.info("No runs yet: start one on the Train page or with `python -m trpo train`.")
+    st.stop()
+
+live = any_running(all_runs)
+st.fragment(table_section, run_every=LIVE_EVERY if live else IDLE_EVERY)(
+    tuple(r.id for r in all_runs), live
+)
+
+st.subheader("Compare runs")
+chosen_ids = st.session_state.get("runs_select", [r.id for r in all_runs[:3]])
+selected_live = any_running([r for r in all_runs if r.id in chosen_ids])
+st.fragment(compare_section, run_every=LIVE_EVERY if selected_live else None)(selected_live)
+
+with st.expander("Delete a run", icon=":material/delete:"):
+    delete_section(all_runs)
