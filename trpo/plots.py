@@ -6,7 +6,6 @@ shared by the pages. Long histories are downsampled to at most MAX_POINTS points
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
