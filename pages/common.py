@@ -157,3 +157,18 @@ def flat_metrics(frame: pd.DataFrame) -> pd.DataFrame:
             ),
         )
     return flat
+
+
+def ensure_app_navigation() -> None:
+    """Run every page through app.py's navigation.
+
+    On a freshly started server, a first visit straight to a page's URL (say /replay) is run by
+    Streamlit's legacy `pages/` folder mode, which shows the folder's files as pages and skips
+    app.py; the flag that selects that mode is cleared only once app.py has run. Clearing it here
+    and rerunning sends the visit through app.py, as every later visit goes.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

@@ -10,8 +10,15 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.common import metrics, pick_run, safe_config
+from pages.common import (
+    ensure_app_navigation,
+    metrics,
+    pick_run,
+    safe_config,
+)
 from trpo.config import TRPOConfig
+
+ensure_app_navigation()
 
 BOX_COLUMNS = 5  # every box uses the same column grid, so values line up down the page
 

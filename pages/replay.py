@@ -11,7 +11,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import pick_run
+from pages.common import (
+    ensure_app_navigation,
+    pick_run,
+)
 from trpo.replay import (
     CheckpointSummary,
     NoCheckpointError,
@@ -21,6 +24,8 @@ from trpo.replay import (
     render_episode,
 )
 from trpo.store import CHECKPOINT, RunStoreError
+
+ensure_app_navigation()
 
 MAX_STEPS_CHOICES = (100, 250, 500, 1000)
 RESULT_KEY = "replay_result"

@@ -15,6 +15,7 @@ from pages.common import (
     DeleteRefused,
     _metrics,
     delete_run,
+    ensure_app_navigation,
     flat_metrics,
     get_registry,
     metrics,
@@ -25,6 +26,8 @@ from pages.common import (
 )
 from trpo import plots
 from trpo.store import Run
+
+ensure_app_navigation()
 
 LIVE_EVERY = timedelta(seconds=2)  # while a run is training
 IDLE_EVERY = timedelta(seconds=15)  # so an idle tab notices a run started from the CLI

@@ -12,7 +12,16 @@ from typing import Any
 
 import streamlit as st
 
-from pages.common import figure, get_registry, metrics, run_label, runs_dir, safe_config, store
+from pages.common import (
+    ensure_app_navigation,
+    figure,
+    get_registry,
+    metrics,
+    run_label,
+    runs_dir,
+    safe_config,
+    store,
+)
 from trpo import catalog
 from trpo.background import CapacityError
 from trpo.config import (
@@ -26,6 +35,8 @@ from trpo.config import (
 )
 from trpo.envs import EnvError
 from trpo.store import Run, RunStoreError
+
+ensure_app_navigation()
 
 DEMO_ENV = "CartPole-v1"
 DEMO_NAME = "CartPole demo"

@@ -11,10 +11,19 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.common import _metrics, metrics, metrics_version, pick_run, safe_config
+from pages.common import (
+    _metrics,
+    ensure_app_navigation,
+    metrics,
+    metrics_version,
+    pick_run,
+    safe_config,
+)
 from trpo import plots
 from trpo.config import TRPOConfig
 from trpo.store import Run
+
+ensure_app_navigation()
 
 LIVE_EVERY = timedelta(seconds=2)
 
