@@ -171,6 +171,7 @@ class NumpyActor:
         self.std = None if log_std is None else np.exp(log_std)
         pairs = list(zip(self.weights, self.biases, strict=True))
         self.hidden, self.output = pairs[:-1], pairs[-1]
+        self.n_out = self.weights[-1].shape[1]
 
     def forward(self, obs: np.ndarray) -> np.ndarray:
         h = obs
@@ -181,18 +182,16 @@ class NumpyActor:
 
     def draw_noise(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         """Noise for `shape` = (steps, envs) samples, drawn at once (cheaper than per step):
-        uniforms for categorical sampling, standard normals for Gaussian actions."""
-        if self.std is None:
-            return rng.random(shape)
-        return rng.standard_normal((*shape, self.std.shape[0]))
+        Gumbel noise per action for categorical sampling, standard normals for Gaussians."""
+        if self.std is None:  # Gumbel noise: argmax(logits + g) samples softmax(logits)
+            return -np.log(-np.log(rng.random((*shape, self.n_out))))
+        return rng.standard_normal((*shape, self.n_out))
 
     def sample_with(self, obs: np.ndarray, noise: np.ndarray) -> np.ndarray:
         """Sample actions for a batch of obs from pre-drawn noise (see draw_noise)."""
         out = self.forward(obs)
-        if self.std is None:  # inverse-CDF sampling of softmax(out)
-            cdf = np.cumsum(np.exp(out - out.max(axis=-1, keepdims=True)), axis=-1)
-            u = noise[:, None] * cdf[:, -1:]
-            return np.minimum((u > cdf).sum(axis=-1), out.shape[-1] - 1)
+        if self.std is None:
+            return (out + noise).argmax(axis=-1)
         return out + self.std * noise
 
     def sample(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:

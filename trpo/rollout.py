@@ -82,6 +82,26 @@ class Collector:
         self.episode_return = np.asarray(state["episode_return"], dtype=np.float64)
         self.episode_length = np.asarray(state["episode_length"], dtype=np.int64)
 
+    def _finished_episodes(
+        self, rewards: np.ndarray, episode_end: np.ndarray
+    ) -> tuple[list[float], list[int]]:
+        """Returns and lengths of the episodes that ended in this batch (including the part
+        played in earlier batches); carries the unfinished sums over to the next batch."""
+        finished: list[tuple[int, int, float, int]] = []  # (end step, env, return, length)
+        T = rewards.shape[0]
+        for i in range(self.n_envs):
+            begin = 0
+            for end in np.flatnonzero(episode_end[:, i]):
+                total = float(self.episode_return[i] + rewards[begin : end + 1, i].sum())
+                finished.append((int(end), i, total, int(self.episode_length[i] + end + 1 - begin)))
+                self.episode_return[i] = 0.0
+                self.episode_length[i] = 0
+                begin = end + 1
+            self.episode_return[i] += rewards[begin:, i].sum()
+            self.episode_length[i] += T - begin
+        finished.sort()  # in the order the episodes ended
+        return [f[2] for f in finished], [f[3] for f in finished]
+
     def collect(
         self,
         actor: NumpyActor,
@@ -92,49 +112,48 @@ class Collector:
         T, N, space = steps_per_env, self.n_envs, self.space
         obs_dim = space.obs_dim
         raw_obs = np.empty((T, N, obs_dim), dtype=np.float64)
-        obs_in = np.empty((T, N, obs_dim), dtype=np.float64)
-        next_raw = np.empty((T, N, obs_dim), dtype=np.float64)
+        obs_in = np.empty((T, N, obs_dim), dtype=np.float64) if normalize.enabled else raw_obs
         if space.discrete:
             actions = np.empty((T, N), dtype=np.int64)
         else:
             actions = np.empty((T, N, space.act_dim), dtype=np.float64)
         rewards = np.empty((T, N), dtype=np.float64)
         terminated = np.empty((T, N), dtype=bool)
-        episode_end = np.empty((T, N), dtype=bool)
-        returns: list[float] = []
-        lengths: list[int] = []
+        truncated = np.empty((T, N), dtype=bool)
+        finals = []  # (t, info["final_obs"], info["_final_obs"]) where episodes ended
         low, high, start = space.action_low, space.action_high, space.action_start
-        ep_return, ep_length = self.episode_return, self.episode_length
         obs = self.obs
-        step = self.envs.step
+        step, sample = self.envs.step, actor.sample_with
         noise = actor.draw_noise(rng, (T, N))
+        # The loop only steps and stores; everything else is done on whole arrays below.
         for t in range(T):
-            x = normalize(obs)
-            action = actor.sample_with(x, noise[t])
-            next_obs, reward, term, trunc, info = step(
-                action + start if space.discrete else np.clip(action, low, high)
-            )
+            if normalize.enabled:
+                x = obs_in[t] = normalize(obs)
+            else:
+                x = obs
+            action = sample(x, noise[t])
+            if space.discrete:
+                next_obs, reward, term, trunc, info = step(action + start if start else action)
+            else:
+                next_obs, reward, term, trunc, info = step(np.clip(action, low, high))
             raw_obs[t] = obs
-            obs_in[t] = x
             actions[t] = action
             rewards[t] = reward
             terminated[t] = term
-            ended = term | trunc
-            episode_end[t] = ended
-            next_raw[t] = next_obs
-            ep_return += reward
-            ep_length += 1
-            if ended.any():
-                final_obs, has_final = info["final_obs"], info["_final_obs"]
-                for i in np.flatnonzero(ended):
-                    if has_final[i]:
-                        next_raw[t, i] = final_obs[i]
-                    returns.append(float(ep_return[i]))
-                    lengths.append(int(ep_length[i]))
-                    ep_return[i] = 0.0
-                    ep_length[i] = 0
+            truncated[t] = trunc
+            if "final_obs" in info:
+                finals.append((t, info["final_obs"], info["_final_obs"]))
             obs = next_obs
         self.obs = obs
+        episode_end = terminated | truncated
+        # s_{t+1}: the next row, except where an episode ended (its real last observation)
+        next_raw = np.empty_like(raw_obs)
+        next_raw[:-1] = raw_obs[1:]
+        next_raw[-1] = obs
+        for t, final_obs, has_final in finals:
+            for i in np.flatnonzero(has_final):
+                next_raw[t, i] = final_obs[i]
+        returns, lengths = self._finished_episodes(rewards, episode_end)
         return Batch(
             obs=obs_in,
             raw_obs=raw_obs,
