@@ -1,0 +1,313 @@
+"""The dashboard in a real browser: Debian's Chromium driven headless by Playwright.
+
+A Streamlit server is started on a free port with its own runs directory. Screenshots of every
+page are saved under test-artifacts/ for people to look at.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CHARTS = ("returns", "kl", "backtrack", "cg")
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("browser") / "runs"
+    port = free_port()
+    env = {
+        **os.environ,
+        "TRPO_RUNS_DIR": str(runs),
+        "TRPO_MAX_RUNS": "3",
+        "SDL_VIDEODRIVER": "dummy",
+        "PYTHONPATH": str(ROOT),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("the Streamlit server did not become healthy")
+    yield url, runs
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def new_tab(browser, url: str, path: str = ""):
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(f"{url}/{path}")
+    page.wait_for_selector("[data-testid=stSidebarNav]")
+    return page
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def chart_points(page, kind: str) -> int:
+    """Points plotted by a live chart: what a person sees, read from plotly's own data."""
+    return page.evaluate(
+        """kind => {
+            const el = document.querySelector(`.st-key-chart_${kind} .js-plotly-plot`);
+            if (!el || !el.data) return 0;
+            const len = t => (t.x ? t.x.length : 0);
+            if (kind === 'returns') return len(el.data[el.data.length - 1]);
+            if (kind === 'cg') return el.data.filter(t => len(t) > 0).length;
+            return el.data.reduce((n, t) => n + len(t), 0);
+        }""",
+        kind,
+    )
+
+
+def wait_until(predicate, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def metric(page, label: str) -> str:
+    card = page.locator("[data-testid=stMetric]", has_text=label).first
+    return card.locator("[data-testid=stMetricValue]").inner_text()
+
+
+def slots(page) -> str:
+    return page.get_by_text("training slots in use").first.inner_text()
+
+
+def run_folders(runs: Path) -> list[Path]:
+    return [p for p in runs.iterdir() if (p / "config.json").exists()] if runs.exists() else []
+
+
+def state_of(folder: Path) -> str:
+    return json.loads((folder / "status.json").read_text())["state"]
+
+
+def goto_page(page, title: str) -> None:
+    page.locator("[data-testid=stSidebarNav] a", has_text=title).first.click()
+    page.wait_for_load_state("networkidle")
+
+
+def click(page, key: str) -> None:
+    page.locator(f".st-key-{key} button").first.click()
+
+
+def set_number(page, key: str, value: str) -> None:
+    box = page.locator(f".st-key-{key} input").first
+    box.fill(value)
+    box.press("Enter")
+    page.wait_for_timeout(400)
+
+
+def test_train_watch_stop_then_every_page(server, browser):
+    url, runs = server
+    page = new_tab(browser, url)
+    page.locator(".st-key-env_id").click()
+    page.get_by_role("option", name="Classic control · CartPole-v1").click()
+    set_number(page, "delta", "0.02")
+    click(page, "start")
+    wait_until(
+        lambda: all(chart_points(page, kind) >= 3 for kind in CHARTS),
+        timeout=90,
+        what="four live charts with 3 iterations each",
+    )
+    shot(page, "train-live")
+    folder = run_folders(runs)[0]
+    assert json.loads((folder / "config.json").read_text())["delta"] == 0.02
+    click(page, "stop")
+    wait_until(lambda: metric(page, "Status") == "stopped", 20, "status stopped")
+    assert state_of(folder) == "stopped"
+    assert "0 of 3" in slots(page)
+    shot(page, "train")
+
+    goto_page(page, "Runs")
+    page.wait_for_selector("[data-testid=stDataFrame]")
+    wait_until(lambda: page.locator(".js-plotly-plot").count() >= 1, 30, "the overlay chart")
+    shot(page, "runs")
+
+    goto_page(page, "Trust region")
+    wait_until(lambda: page.locator(".js-plotly-plot").count() >= 3, 30, "trust-region charts")
+    traces = page.evaluate(
+        "() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+        ".map(el => (el.data || []).map(t => t.name))"
+    )
+    names = {name for chart in traces for name in chart}
+    assert "true KL" in names  # the geometry probe is drawn
+    shot(page, "trust-region")
+
+    goto_page(page, "Replay")
+    click(page, "replay_play")
+    page.wait_for_selector("video", timeout=90_000)
+    shot(page, "replay")
+
+    goto_page(page, "How TRPO works")
+    page.wait_for_selector(".katex")
+    shot(page, "how-trpo-works")
+    page.context.close()
+
+
+def test_two_tabs_reruns_and_a_second_tab_stop(server, browser):
+    url, runs = server
+    before = set(run_folders(runs))
+    first, second = new_tab(browser, url), new_tab(browser, url)
+    for page in (first, second):
+        set_number(page, "total_steps", "50000000")
+        set_number(page, "seed", "21")
+    click(first, "start")
+    click(second, "start")
+    wait_until(lambda: len(set(run_folders(runs)) - before) >= 1, 30, "a run folder")
+    first.wait_for_timeout(2000)
+    created = set(run_folders(runs)) - before
+    assert len(created) == 1, created  # two tabs pressing Start give one trainer
+    folder = created.pop()
+    for _ in range(10):  # ten reruns of one tab
+        first.reload()
+        first.wait_for_selector(".st-key-start button")
+    first.wait_for_timeout(1500)
+    assert set(run_folders(runs)) - before == {folder}
+    assert "1 of 3" in slots(first)
+    # Stop from the second tab: the run stops within 5 s
+    second.reload()
+    second.wait_for_selector(".st-key-stop button")
+    wait_until(lambda: second.locator(".st-key-stop button").first.is_enabled(), 15, "Stop")
+    started = time.monotonic()
+    click(second, "stop")
+    wait_until(lambda: state_of(folder) == "stopped", 5, "the run to stop within 5 s")
+    assert time.monotonic() - started < 5
+    first.context.close()
+    second.context.close()
+
+
+def test_closed_tab_reattaches_and_cache_clear_stops_runs(server, browser):
+    url, runs = server
+    before = set(run_folders(runs))
+    page = new_tab(browser, url)
+    set_number(page, "total_steps", "50000000")
+    set_number(page, "seed", "31")
+    click(page, "start")
+    wait_until(lambda: len(set(run_folders(runs)) - before) == 1, 30, "a run folder")
+    folder = (set(run_folders(runs)) - before).pop()
+    page.context.close()  # the tab is closed; the run goes on in the server
+
+    again = new_tab(browser, url)
+    wait_until(lambda: metric(again, "Status") == "running", 20, "the running run shown")
+    assert folder.name in again.content() or again.locator("h3").count() >= 1
+    assert again.locator(".st-key-stop button").first.is_enabled()
+    grown = len((folder / "metrics.jsonl").read_text().splitlines())
+    wait_until(
+        lambda: len((folder / "metrics.jsonl").read_text().splitlines()) > grown, 30, "progress"
+    )
+    # Clear the cache from Streamlit's menu: the registry is released and stops its runs.
+    again.keyboard.press("c")
+    again.get_by_role("button", name="Clear caches").click()
+    wait_until(lambda: state_of(folder) == "stopped", 20, "runs stopped by the cache clear")
+    again.reload()
+    again.wait_for_selector(".st-key-start button")
+    assert "0 of 3" in slots(again)
+    again.context.close()
+
+
+def test_three_concurrent_runs_progress_and_the_cap_refuses_a_fourth(server, browser):
+    url, runs = server
+    before = set(run_folders(runs))
+    page = new_tab(browser, url)
+    set_number(page, "total_steps", "50000000")
+    for seed in ("41", "42", "43"):
+        set_number(page, "seed", seed)
+        click(page, "start")
+        page.wait_for_timeout(800)
+    wait_until(lambda: len(set(run_folders(runs)) - before) == 3, 30, "three run folders")
+    wait_until(lambda: "3 of 3" in slots(page), 15, "three slots in use")
+    set_number(page, "seed", "44")
+    click(page, "start")
+    page.get_by_text("the limit is 3").first.wait_for()
+    assert len(set(run_folders(runs)) - before) == 3
+    folders = set(run_folders(runs)) - before
+    sizes = {f: (f / "metrics.jsonl").stat().st_size for f in folders}
+    wait_until(
+        lambda: all((f / "metrics.jsonl").stat().st_size > sizes[f] for f in folders),
+        45,
+        "all three runs progressing",
+    )
+    shot(page, "train-three-runs")
+    page.keyboard.press("c")
+    page.get_by_role("button", name="Clear caches").click()
+    wait_until(lambda: all(state_of(f) == "stopped" for f in folders), 30, "all stopped")
+    page.context.close()
