@@ -140,7 +140,7 @@ def test_kl_figure_plots_accepted_kl_and_marks_rejected_iterations(frame):
     assert [s.y0 for s in fig.layout.shapes] == [DELTA]
 
 
-def test_backtrack_figure_bars_accepted_j_and_marks_rejections_above_k(frame):
+def test_backtrack_figure_plots_accepted_j_and_marks_rejections_above_k(frame):
     fig = plots.backtrack_figure(frame, K)
     bars = trace(fig, "accepted j")
     assert list(bars.x) == [1, 2, 4, 5]

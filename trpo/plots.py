@@ -137,12 +137,14 @@ def backtrack_figure(frame: pd.DataFrame, max_backtracks: int) -> go.Figure:
     rejected = data[~data["step_accepted"]]
     fig = go.Figure(
         [
-            go.Bar(
+            # markers, not bars: j = 0 (the full step, the usual case) must be visible
+            go.Scatter(
                 x=accepted["iteration"].tolist(),
                 y=accepted["backtrack_index"].tolist(),
-                marker_color=ACCEPT_COLOR,
+                mode="lines+markers",
+                marker=dict(size=7, color=ACCEPT_COLOR),
+                line=dict(color=ACCEPT_COLOR, width=1),
                 name="accepted j",
-                base=0,
             ),
             go.Scatter(
                 x=rejected["iteration"].tolist(),
@@ -159,7 +161,6 @@ def backtrack_figure(frame: pd.DataFrame, max_backtracks: int) -> go.Figure:
         tickvals=[*ticks, max_backtracks + 1],
         ticktext=[*map(str, ticks), "rej."],
     )
-    fig.update_layout(bargap=0.15)
     return _layout(fig, title, "iteration", "j (step = alpha^j x full)")
 
 
