@@ -16,7 +16,7 @@ import streamlit as st
 
 from trpo.background import TrainingRegistry
 from trpo.config import ConfigError, TRPOConfig
-from trpo.store import METRICS, Run, RunStore, load_metrics
+from trpo.store import METRICS, MetricsTail, Run, RunStore
 
 MAX_CONCURRENT_RUNS = int(os.environ.get("TRPO_MAX_RUNS", "3"))
 
@@ -49,9 +49,15 @@ def metrics_version(run: Run) -> tuple[int, int]:
     return (stat.st_size, stat.st_mtime_ns)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _tail(path: str) -> MetricsTail:
+    return MetricsTail(path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
 def _metrics(path: str, version: tuple[int, int]) -> pd.DataFrame:
-    return load_metrics(path)
+    """Shared by every tab (do not modify the frame); new records are parsed incrementally."""
+    return _tail(path).frame()
 
 
 def metrics(run: Run) -> pd.DataFrame:

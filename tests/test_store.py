@@ -201,3 +201,26 @@ def test_store_lists_runs_newest_first(tmp_path):
     assert {r.path for r in store.runs()} == {a.path, b.path}
     with pytest.raises(RunStoreError):
         open_run(tmp_path / "nothing-here")
+
+
+def test_metrics_tail_follows_appends_partial_lines_and_truncation(tmp_path):
+    import pandas as pd
+
+    from trpo.store import MetricsTail
+
+    session = TrainingSession.new(small_config(total_steps=1536), RunStore(tmp_path))
+    session.run(None)
+    run_dir = session.run_folder.path
+    path = run_dir / "metrics.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[0])
+    tail = MetricsTail(run_dir)
+    assert list(tail.frame()["iteration"]) == [1]
+    with open(path, "a") as handle:
+        handle.write(lines[1][:40])  # half of a record
+    assert list(tail.frame()["iteration"]) == [1]
+    with open(path, "a") as handle:
+        handle.write(lines[1][40:] + lines[2])
+    pd.testing.assert_frame_equal(tail.frame(), load_metrics(run_dir))
+    path.write_text(lines[0])  # a resume dropped records: the file shrank
+    assert list(tail.frame()["iteration"]) == [1]

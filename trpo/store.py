@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 import tempfile
+import threading
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -313,7 +314,11 @@ def load_metrics(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
     Missing values (no finished episode, rejected step) are NaN; backtrack_index is float so
     that a rejected step can be NaN.
     """
-    rows = open_run(run_dir).records()
+    return records_to_frame(open_run(run_dir).records())
+
+
+def records_to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The metrics table of a list of record dicts (see load_metrics)."""
     if not rows:
         return pd.DataFrame(columns=METRIC_COLUMNS)
     frame = pd.DataFrame(rows)
@@ -333,3 +338,46 @@ def load_metrics(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
     frame["backtrack_index"] = frame["backtrack_index"].astype(float)
     frame["step_accepted"] = frame["step_accepted"].astype(bool)
     return frame
+
+
+class MetricsTail:
+    """Follows a growing metrics log, parsing only the bytes appended since the last call.
+
+    For live views of long runs: re-reading 2,000 records every second would cost far more than
+    the new record. A shrunk file (a resume that dropped records) is read again from the start.
+    Safe to share between threads.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
+        self.path = Path(run_dir) / METRICS
+        self._lock = threading.Lock()
+        self._offset = 0
+        self._rows: list[dict[str, Any]] = []
+        self._frame = records_to_frame([])
+
+    def frame(self) -> pd.DataFrame:
+        with self._lock:
+            try:
+                size = self.path.stat().st_size
+            except FileNotFoundError:
+                return self._frame
+            if size < self._offset:
+                self._offset, self._rows = 0, []
+            if size == self._offset:
+                return self._frame
+            with open(self.path, "rb") as handle:
+                handle.seek(self._offset)
+                chunk = handle.read(size - self._offset)
+            end = chunk.rfind(b"\n")
+            if end < 0:  # only a half-written line so far
+                return self._frame
+            for line in chunk[: end + 1].split(b"\n"):
+                try:
+                    row = json.loads(line) if line.strip() else None
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    row = None
+                if isinstance(row, dict) and isinstance(row.get("iteration"), int):
+                    self._rows.append(row)
+            self._offset += end + 1
+            self._frame = records_to_frame(self._rows)
+            return self._frame
