@@ -175,6 +175,9 @@ def ensure_app_navigation() -> None:
     """
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
+    # Only on a session's first run: a later run may carry a click that a rerun would drop.
+    first_run = not st.session_state.get("_navigation_checked", False)
+    st.session_state["_navigation_checked"] = True
+    if first_run and PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
