@@ -282,6 +282,8 @@ def run_state(run: Run) -> str:
     handle = get_registry().get(run.id)
     if handle is not None and handle.alive:
         return "running"
+    if handle is not None and handle.outcome == "failed" and run.state() == "running":
+        return "failed"  # the thread failed but could not write status.json (disk full?)
     return run.state()
 
 
