@@ -265,3 +265,37 @@ def _dead_pid() -> int:
             pass
         pid -= 1
     pytest.skip("no free pid")
+
+
+def test_disk_full_shows_the_error_and_the_app_stays_up(
+    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills up mid-run (every write fails, status.json included): the page shows
+    the failure with its message, the previous checkpoint stays loadable, the app stays up."""
+    import trpo.store as store_module
+
+    real_write = store_module.atomic_write_bytes
+    full = threading.Event()
+
+    def write(path, data):
+        if full.is_set():
+            raise OSError(28, "No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr(store_module, "atomic_write_bytes", write)
+    at = set_knobs(open_app(), **LONG)
+    at.button(key="start").click().run()
+    [run_dir] = run_folders(runs_dir)
+    wait_for_iterations(at, run_dir, 2)
+    full.set()
+    handle = common.get_registry().get(run_dir.name)
+    handle.thread.join(30)
+    at.run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Status"] == "failed"
+    assert any("No space left on device" in e for e in errors(at))
+    saved = Run(run_dir).load_checkpoint().meta["iteration"]
+    assert saved >= 2
+    full.clear()
+    at.run()  # the server keeps serving
+    assert not at.exception
