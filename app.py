@@ -14,6 +14,7 @@ navigation = st.navigation(
         st.Page("pages/train.py", title="Train", icon=":material/play_circle:", default=True),
         st.Page("pages/runs.py", title="Runs", icon=":material/table_chart:"),
         st.Page("pages/trust_region.py", title="Trust region", icon=":material/target:"),
+        st.Page("pages/sweeps.py", title="Sweeps", icon=":material/tune:"),
         st.Page("pages/replay.py", title="Replay", icon=":material/movie:"),
         st.Page("pages/how_trpo_works.py", title="How TRPO works", icon=":material/school:"),
     ]

@@ -8,6 +8,7 @@ which stops its runs.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +182,53 @@ def ensure_app_navigation() -> None:
     if first_run and PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+class SweepLaunches:
+    """Sweeps this server started (process-wide): one launch per spec while it runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.handles: dict[str, Any] = {}  # sweep id -> trpo.sweep.SweepHandle
+        self.specs: dict[str, str] = {}  # sweep id -> the spec's JSON
+
+    def start(self, spec: Any, **kwargs: Any) -> Any:
+        from trpo.sweep import start_sweep
+
+        key = spec.to_json()
+        with self._lock:
+            for sweep_id, handle in self.handles.items():
+                if handle.thread.is_alive() and self.specs.get(sweep_id) == key:
+                    return handle
+            handle = start_sweep(spec, runs_dir(), **kwargs)
+            self.handles[handle.sweep_id] = handle
+            self.specs[handle.sweep_id] = key
+            return handle
+
+    def resume(self, sweep_id: str, **kwargs: Any) -> Any:
+        from trpo.sweep import start_sweep
+
+        with self._lock:
+            handle = self.handles.get(sweep_id)
+            if handle is not None and handle.thread.is_alive():
+                return handle
+            handle = start_sweep(None, runs_dir(), resume_sweep_id=sweep_id, **kwargs)
+            self.handles[sweep_id] = handle
+            return handle
+
+    def stop_all(self) -> None:
+        from trpo.sweep import stop_sweep
+
+        with self._lock:
+            handles = list(self.handles.values())
+        for handle in handles:
+            if handle.thread.is_alive():
+                stop_sweep(handle.runs_dir, handle.sweep_id)
+        for handle in handles:
+            handle.thread.join(30)
+
+
+@st.cache_resource(show_spinner=False, on_release=lambda launches: launches.stop_all())
+def get_sweep_launches() -> SweepLaunches:
+    """The process-wide record of sweeps started from the dashboard."""
+    return SweepLaunches()

@@ -311,3 +311,35 @@ def test_three_concurrent_runs_progress_and_the_cap_refuses_a_fourth(server, bro
     page.get_by_role("button", name="Clear caches").click()
     wait_until(lambda: all(state_of(f) == "stopped" for f in folders), 30, "all stopped")
     page.context.close()
+
+
+def set_text(page, key: str, value: str) -> None:
+    box = page.locator(f".st-key-{key} input").first
+    box.fill(value)
+    box.press("Enter")
+    page.wait_for_timeout(400)
+
+
+def test_a_tiny_sweep_from_the_browser_shows_its_results(server, browser):
+    url, runs = server
+    page = new_tab(browser, url)
+    goto_page(page, "Sweeps")
+    page.wait_for_selector(".st-key-sweep_launch button")
+    set_number(page, "sweep_total_steps", "2048")
+    set_text(page, "sweep_values_delta", "0.01, 0.02")
+    set_text(page, "sweep_values_alpha", "0.8")
+    set_text(page, "sweep_values_max_backtracks", "10")
+    set_text(page, "sweep_seeds", "0, 1")
+    set_number(page, "sweep_workers", "2")
+    page.get_by_text("4 trials: 2 configurations x 2 seeds").first.wait_for()
+    click(page, "sweep_launch")
+    page.wait_for_selector(".st-key-sweep_parcoords .js-plotly-plot", timeout=240_000)
+    lines = page.evaluate(
+        "() => document.querySelector('.st-key-sweep_parcoords .js-plotly-plot')"
+        ".data[0].dimensions.at(-1).values.length"
+    )
+    assert lines == 2  # two configurations, each with its mean final return
+    sweeps = list((runs / "sweeps").iterdir())
+    assert len(sweeps) == 1
+    shot(page, "sweeps")
+    page.context.close()

@@ -552,3 +552,96 @@ def show_single_points(fig: go.Figure) -> go.Figure:
         if mode == "lines" and trace.x is not None and len(trace.x) == 1:
             trace.mode = "lines+markers"
     return fig
+
+
+# --- sweeps ----------------------------------------------------------------------------------
+
+
+def sweep_knob_figure(trials: pd.DataFrame, knob: str) -> go.Figure:
+    """Final return against one swept knob: every seed as a point, the mean across seeds and
+    configurations sharing that value as a line with a min-max band."""
+    title = f"Final return vs {knob}"
+    data = trials[trials["final_return"].notna()] if len(trials) else trials
+    if data.empty or knob not in data:
+        return empty_figure(title, "no finished trial yet")
+    labels = data[knob].map(str)
+    order = list(dict.fromkeys(str(v) for v in sorted(data[knob].unique(), key=_sort_key)))
+    grouped = data.assign(_label=labels).groupby("_label")["final_return"]
+    stats = grouped.agg(["mean", "min", "max"]).reindex(order)
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=order,
+                y=stats["max"].tolist(),
+                mode="lines",
+                line=dict(width=0),
+                showlegend=False,
+                hoverinfo="skip",
+            ),
+            go.Scatter(
+                x=order,
+                y=stats["min"].tolist(),
+                mode="lines",
+                line=dict(width=0),
+                fill="tonexty",
+                fillcolor="rgba(31,119,180,0.18)",
+                name="min-max",
+            ),
+            go.Scatter(
+                x=order,
+                y=stats["mean"].tolist(),
+                mode="lines+markers",
+                line=dict(color=ACCEPT_COLOR, width=2),
+                name="mean",
+            ),
+            go.Scatter(
+                x=labels.tolist(),
+                y=data["final_return"].tolist(),
+                mode="markers",
+                marker=dict(color="rgba(0,0,0,0.45)", size=7),
+                name="one seed",
+                text=[f"seed {s}" for s in data["seed"]],
+                hoverinfo="text+y",
+            ),
+        ]
+    )
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=order)
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, title, knob, "final return", height=330)
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
+
+
+def parallel_coordinates_figure(results: pd.DataFrame, knobs: Sequence[str]) -> go.Figure:
+    """Each configuration as a line across the swept knobs, ending at its mean final return."""
+    title = "Configurations against final return"
+    data = results[results["final_return_mean"].notna()] if len(results) else results
+    if data.empty:
+        return empty_figure(title, "no finished configuration yet")
+    dimensions = []
+    for knob in knobs:
+        values = data[knob]
+        if pd.api.types.is_numeric_dtype(values):
+            dimensions.append(dict(label=knob, values=values.astype(float).tolist()))
+        else:
+            names = sorted(values.map(str).unique())
+            dimensions.append(
+                dict(
+                    label=knob,
+                    values=[names.index(str(v)) for v in values],
+                    tickvals=list(range(len(names))),
+                    ticktext=names,
+                )
+            )
+    returns = data["final_return_mean"].astype(float).tolist()
+    dimensions.append(dict(label="final return", values=returns))
+    fig = go.Figure(
+        go.Parcoords(
+            line=dict(color=returns, colorscale="Viridis", showscale=True),
+            dimensions=dimensions,
+        )
+    )
+    fig.update_layout(title=dict(text=title, x=0.01), height=380, margin=dict(l=60, r=40, t=60))
+    return fig

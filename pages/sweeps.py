@@ -1,0 +1,296 @@
+"""Sweeps: tune delta, alpha, K (or any knob) across seeds, locally or on a Ray cluster.
+
+The page builds a trpo.sweep.SweepSpec from its widgets and starts it through the process-wide
+launcher (pages/common.py); trials are ordinary runs in the run store, so the live table and the
+results are read from the store like everything else.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import streamlit as st
+
+from pages.common import ensure_app_navigation, get_sweep_launches, runs_dir
+from trpo import catalog, plots
+from trpo.cli import CliError, knob_values
+from trpo.config import PRESETS, ConfigError, TRPOConfig, knob_help, preset
+from trpo.envs import EnvError
+from trpo.sweep import (
+    SweepError,
+    SweepSpec,
+    list_sweeps,
+    stop_sweep,
+    sweep_results,
+    sweep_state,
+    sweep_trials,
+)
+from trpo.sweep import (
+    trials as spec_trials,
+)
+
+ensure_app_navigation()
+
+SWEEPABLE = [
+    name
+    for name in TRPOConfig.__dataclass_fields__
+    if name not in ("env_id", "seed", "total_steps")
+]
+DEFAULT_VALUES = {"delta": "0.005, 0.01, 0.02", "alpha": "0.5, 0.8", "max_backtracks": "5, 10"}
+HELP = knob_help()
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError as exc:
+        raise ConfigError(
+            [f"seeds must be whole numbers separated by commas, got {text!r}"]
+        ) from exc
+
+
+def build_spec() -> tuple[SweepSpec | None, list[str]]:
+    """The sweep the widgets describe, or the problems that prevent it."""
+    s = st.session_state
+    env_id = s["sweep_env"]
+    try:
+        overrides: dict[str, Any] = {"total_steps": int(s["sweep_total_steps"])}
+        base = (
+            preset(env_id, **overrides)
+            if s.get("sweep_use_preset") and env_id in PRESETS
+            else TRPOConfig(env_id=env_id, **overrides)
+        )
+        grid = {}
+        for knob in s["sweep_knobs"]:
+            text = s.get(f"sweep_values_{knob}", "")
+            if not text.strip():
+                raise ConfigError([f"give comma-separated values for {knob}"])
+            grid[knob] = knob_values(knob, text)
+        samples = int(s["sweep_samples"]) or None
+        spec = SweepSpec(
+            base=base,
+            grid=grid,
+            seeds=parse_seeds(s["sweep_seeds"]),
+            samples=samples,
+            name=s.get("sweep_name", ""),
+        )
+        return spec, []
+    except ConfigError as exc:
+        return None, exc.problems
+    except (CliError, ValueError, TypeError) as exc:
+        return None, [str(exc)]
+
+
+def on_launch() -> None:
+    spec, problems = build_spec()
+    if spec is None:
+        st.session_state["sweep_flash"] = ("error", "; ".join(problems))
+        return
+    s = st.session_state
+    kwargs: dict[str, Any] = {"workers": int(s["sweep_workers"]), "backend": s["sweep_backend"]}
+    if s["sweep_backend"] == "ray" and s.get("sweep_ray_address", "").strip():
+        kwargs["ray_address"] = s["sweep_ray_address"].strip()
+    try:
+        handle = get_sweep_launches().start(spec, **kwargs)
+    except (ConfigError, EnvError, SweepError) as exc:
+        message = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
+        st.session_state["sweep_flash"] = ("error", message)
+        return
+    s["sweep_pick"] = handle.sweep_id
+    s["sweep_flash"] = (
+        "success",
+        f"Sweep {handle.sweep_id} started: {len(spec_trials(spec))} trials.",
+    )
+
+
+def on_stop(sweep_id: str) -> None:
+    stop_sweep(runs_dir(), sweep_id)
+    st.session_state["sweep_flash"] = (
+        "info",
+        f"Stopping sweep {sweep_id} after the current iterations.",
+    )
+
+
+def on_resume(sweep_id: str) -> None:
+    s = st.session_state
+    try:
+        get_sweep_launches().resume(
+            sweep_id, workers=int(s["sweep_workers"]), backend=s["sweep_backend"]
+        )
+    except (ConfigError, EnvError, SweepError) as exc:
+        st.session_state["sweep_flash"] = ("error", str(exc))
+
+
+def define_sweep() -> None:
+    s = st.session_state
+    envs = catalog.all_supported()
+    s.setdefault("sweep_env", "CartPole-v1" if "CartPole-v1" in envs else envs[0])
+    s.setdefault("sweep_knobs", ["delta", "alpha", "max_backtracks"])
+    s.setdefault("sweep_seeds", "0, 1, 2")
+    s.setdefault("sweep_total_steps", 50_000)
+    s.setdefault("sweep_samples", 0)
+    s.setdefault("sweep_workers", os.cpu_count() or 1)
+    s.setdefault("sweep_backend", "local")
+    s.setdefault("sweep_use_preset", True)
+    with st.expander("Define a sweep", expanded=not list_sweeps(runs_dir())):
+        left, right = st.columns(2)
+        left.selectbox("Environment", envs, key="sweep_env")
+        left.toggle(
+            "Start from the env's rl-zoo preset",
+            key="sweep_use_preset",
+            help="Base values of the knobs not swept: the preset if the env has one.",
+        )
+        left.number_input(
+            "Env steps per trial", 1, 100_000_000, step=10_000, key="sweep_total_steps"
+        )
+        left.text_input("Seeds", key="sweep_seeds", help="Comma-separated, e.g. 0, 1, 2.")
+        left.text_input("Sweep name (optional)", key="sweep_name", max_chars=100)
+        right.multiselect("Knobs to sweep", SWEEPABLE, key="sweep_knobs")
+        for knob in s["sweep_knobs"]:
+            s.setdefault(f"sweep_values_{knob}", DEFAULT_VALUES.get(knob, ""))
+            right.text_input(f"{knob} values", key=f"sweep_values_{knob}", help=HELP.get(knob))
+        right.number_input(
+            "Random search: configurations to draw (0 = the whole grid)",
+            0,
+            10_000,
+            key="sweep_samples",
+        )
+        right.number_input("Workers (parallel trials)", 1, 64, key="sweep_workers")
+        right.radio(
+            "Backend",
+            ["local", "ray"],
+            key="sweep_backend",
+            horizontal=True,
+            help="local: a process pool here; ray: Ray tasks (a local Ray instance, or "
+            "a running cluster at the address below).",
+        )
+        if s["sweep_backend"] == "ray":
+            right.text_input("Ray address (empty: start a local Ray)", key="sweep_ray_address")
+        spec, problems = build_spec()
+        for problem in problems:
+            st.error(problem)
+        if spec is not None:
+            n = len(spec_trials(spec))
+            st.caption(
+                f"{n} trials: {n // max(1, len(spec.seeds))} configurations x "
+                f"{len(spec.seeds)} seeds."
+            )
+        st.button(
+            "Launch sweep",
+            key="sweep_launch",
+            type="primary",
+            on_click=on_launch,
+            disabled=spec is None,
+            icon=":material/rocket_launch:",
+        )
+
+
+def show_flash() -> None:
+    flash = st.session_state.pop("sweep_flash", None)
+    if flash:
+        getattr(st, flash[0])(flash[1])
+
+
+def trials_panel(sweep_id: str, was_running: bool) -> None:
+    state = sweep_state(runs_dir(), sweep_id)
+    trials = sweep_trials(runs_dir(), sweep_id)
+    counts = trials["status"].value_counts().to_dict()
+    cols = st.columns(4)
+    cols[0].metric("Sweep", state)
+    cols[1].metric("Trials finished", f"{counts.get('finished', 0)} / {len(trials)}")
+    cols[2].metric("Running", counts.get("running", 0))
+    cols[3].metric("Failed", counts.get("failed", 0))
+    shown = trials.drop(columns=[c for c in ("run_dir", "config_id") if c in trials])
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
+            "current_return": st.column_config.NumberColumn("current return", format="%.1f"),
+            "final_return": st.column_config.NumberColumn("final return", format="%.1f"),
+            "best_return": st.column_config.NumberColumn("best return", format="%.1f"),
+        },
+        key="sweep_trials_table",
+    )
+    failed = trials[trials["status"] == "failed"]
+    for _, row in failed.iterrows():
+        st.error(f"Trial {row['trial']} failed: {row.get('error') or 'unknown error'}")
+    if (state == "running") != was_running:
+        st.rerun(scope="app")  # started or ended: redraw the buttons and the results
+
+
+def results_panel(sweep_id: str) -> None:
+    info = next((i for i in list_sweeps(runs_dir()) if i.sweep_id == sweep_id), None)
+    knobs = info.spec.knob_names if info else []
+    results = sweep_results(runs_dir(), sweep_id)
+    if results.empty or results["n_seeds"].sum() == 0:
+        st.info("Results appear here as trials finish.")
+        return
+    st.subheader("Results: final return per configuration across seeds")
+    st.dataframe(results, hide_index=True, width="stretch", key="sweep_results_table")
+    st.download_button(
+        "Download results as CSV",
+        results.to_csv(index=False).encode(),
+        file_name=f"{sweep_id}-results.csv",
+        mime="text/csv",
+        key="sweep_csv",
+    )
+    trials = sweep_trials(runs_dir(), sweep_id)
+    for row_start in range(0, len(knobs), 2):
+        for col, knob in zip(st.columns(2), knobs[row_start : row_start + 2], strict=False):
+            with col:
+                st.plotly_chart(plots.sweep_knob_figure(trials, knob), key=f"sweep_knob_{knob}")
+    if knobs:
+        st.plotly_chart(plots.parallel_coordinates_figure(results, knobs), key="sweep_parcoords")
+
+
+def main() -> None:
+    st.title("Sweeps")
+    st.caption(
+        "Run a grid (or a random sample) of configurations times several seeds in parallel, "
+        "on this machine or a Ray cluster. Every trial is an ordinary run: the Runs and Trust "
+        "region pages show it too."
+    )
+    define_sweep()
+    show_flash()
+    sweeps = list_sweeps(runs_dir())
+    if not sweeps:
+        st.info("No sweep yet: define one above and launch it.")
+        return
+    ids = [info.sweep_id for info in sweeps]
+    if st.session_state.get("sweep_pick") not in ids:
+        st.session_state["sweep_pick"] = ids[0]
+    labels = {
+        info.sweep_id: f"{info.name or info.sweep_id} · {info.spec.base.env_id} · "
+        f"{len(info.trials)} trials"
+        for info in sweeps
+    }
+    sweep_id = st.selectbox("Sweep", ids, key="sweep_pick", format_func=labels.get)
+    state = sweep_state(runs_dir(), sweep_id)
+    stop, resume, _ = st.columns([1, 1, 4])
+    stop.button(
+        "Stop sweep",
+        key="sweep_stop",
+        on_click=on_stop,
+        args=(sweep_id,),
+        disabled=state != "running",
+        icon=":material/stop:",
+    )
+    resume.button(
+        "Resume sweep",
+        key="sweep_resume",
+        on_click=on_resume,
+        args=(sweep_id,),
+        disabled=state == "running" or state == "finished",
+        icon=":material/replay:",
+    )
+    running = state == "running"
+    st.fragment(trials_panel, run_every=1.0 if running else None, key="sweep_live")(
+        sweep_id, running
+    )
+    results_panel(sweep_id)
+
+
+main()

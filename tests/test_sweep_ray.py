@@ -1,0 +1,121 @@
+"""Sweeps through Ray: a local Ray instance started by the backend (ray.init(num_cpus=2)) runs
+the trials, and their run folders come back into the local run store."""
+
+import glob
+import threading
+import time
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from tests.sweep_helpers import register_envs  # noqa: E402
+from trpo.config import TRPOConfig  # noqa: E402
+from trpo.store import RunStore, load_metrics  # noqa: E402
+from trpo.sweep import (  # noqa: E402
+    SweepSpec,
+    create_sweep,
+    run_sweep,
+    start_sweep,
+    sweep_results,
+    sweep_state,
+    sweep_trials,
+    trials,
+)
+
+TINY = dict(total_steps=2048, steps_per_iteration=512, vf_epochs=1, cg_iters=3)
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_ray():
+    before = set(glob.glob("/tmp/trpo-ray-*"))
+    assert not ray.is_initialized()
+    yield
+    assert not ray.is_initialized()  # the backend shut down the instance it started
+    assert set(glob.glob("/tmp/trpo-ray-*")) <= before  # and removed its temp dir
+
+
+def test_tiny_ray_sweep_brings_the_runs_home(tmp_path):
+    """Two sweeps launched in background threads (as a dashboard would) share one local Ray
+    instance, started on demand and shut down after the last of them."""
+    runs_dir = tmp_path / "runs"
+    spec = SweepSpec(TRPOConfig(**TINY), {"delta": [0.005, 0.02]}, seeds=[0, 1])
+    other = SweepSpec(TRPOConfig(**TINY), seeds=[7])
+    handle = start_sweep(spec, runs_dir, workers=2, backend="ray")
+    second = start_sweep(other, runs_dir, workers=2, backend="ray")
+    handle.thread.join(120)
+    second.thread.join(120)
+    assert handle.error is None and second.error is None
+    result = handle.result
+    assert result.counts == {"finished": 4} and result.workers == 2
+    assert second.result.counts == {"finished": 1}
+
+    runs = [r for r in RunStore(runs_dir).runs() if r.meta()["tags"]["sweep"] == result.sweep_id]
+    assert len(runs) == 4 and len(RunStore(runs_dir).runs()) == 5
+    by_trial = {t.trial_id: t for t in trials(spec)}
+    for run in runs:
+        tags = run.meta()["tags"]
+        assert tags["knobs"] == {"delta": by_trial[tags["trial"]].config.delta}
+        assert run.config() == by_trial[tags["trial"]].config
+        assert run.status()["state"] == "finished"
+        assert run.has_checkpoint()
+        assert list(load_metrics(run.path)["iteration"]) == [1, 2, 3, 4]
+    table = sweep_results(runs_dir, result.sweep_id)
+    assert len(table) == 2 and list(table["n_seeds"]) == [2, 2]
+    assert table["final_return_mean"].notna().all()
+    assert sweep_state(runs_dir, result.sweep_id) == "finished"
+
+
+def test_ray_failures_stop_resume(tmp_path):
+    """A trial that raises and one whose worker dies are failed while the others finish; a
+    stopped Ray sweep resumes from the checkpoints that came home."""
+    runs_dir = tmp_path / "runs"
+    spec = SweepSpec(
+        TRPOConfig(**{**TINY, "total_steps": 5120}),
+        {"env_id": ["CartPole-v1", "SweepRaise-v0", "SweepDie-v0", "SweepSlow-v0"]},
+        seeds=[0],
+    )
+    register_envs()  # here too: the driver checks the env ids before anything starts
+    sweep_id = create_sweep(spec, runs_dir, backend="ray")
+    stop = threading.Event()
+
+    def slow_trial_going():
+        table = sweep_trials(runs_dir, sweep_id)
+        done = table[table["env_id"] != "SweepSlow-v0"]["status"].isin(["finished", "failed"])
+        slow = table[table["env_id"] == "SweepSlow-v0"].iloc[0]
+        return bool(done.all()) and slow["iterations"] >= 2  # live records from the channel
+
+    kwargs = dict(workers=2, backend="ray", stop_event=stop, resume_sweep_id=sweep_id,
+                  worker_init=register_envs)  # fmt: skip
+    outcome = {}
+    thread = threading.Thread(
+        target=lambda: outcome.update(result=run_sweep(None, runs_dir, **kwargs))
+    )
+    thread.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not slow_trial_going():
+        time.sleep(0.2)
+    stop.set()
+    thread.join(60)
+    assert outcome["result"].stopped
+
+    table = sweep_trials(runs_dir, sweep_id).set_index("env_id")
+    assert table.loc["CartPole-v1", "status"] == "finished"
+    assert table.loc["SweepRaise-v0", "status"] == "failed"
+    assert "RuntimeError: test env fault" in table.loc["SweepRaise-v0", "error"]
+    assert table.loc["SweepDie-v0", "status"] == "failed"
+    assert "the Ray task failed" in table.loc["SweepDie-v0", "error"]
+    assert table.loc["SweepSlow-v0", "status"] == "stopped"
+    stopped_at = int(table.loc["SweepSlow-v0", "iterations"])
+    assert 2 <= stopped_at < 10
+
+    result = run_sweep(None, runs_dir, workers=2, backend="ray", resume_sweep_id=sweep_id,
+                       worker_init=register_envs)  # fmt: skip
+    assert result.outcomes[table.loc["CartPole-v1", "trial"]].skipped
+    table = sweep_trials(runs_dir, sweep_id).set_index("env_id")
+    assert table.loc["SweepSlow-v0", "status"] == "finished"
+    frame = load_metrics(table.loc["SweepSlow-v0", "run_dir"])
+    assert list(frame["iteration"]) == list(range(1, 11))
+    assert len(RunStore(runs_dir).runs()) == 4
+    # the failed trials were retried on resume and failed again, the same way
+    assert table.loc["SweepRaise-v0", "status"] == "failed"
