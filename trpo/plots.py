@@ -50,43 +50,60 @@ def empty_figure(title: str, message: str = "waiting for the first iteration") -
     return _layout(fig, title, "", "")
 
 
+def band_traces(
+    x: list[Any],
+    low: list[Any],
+    high: list[Any],
+    mean: list[Any],
+    name: str = "mean",
+    color: str = ACCEPT_COLOR,
+    fill: str = "rgba(31,119,180,0.18)",
+) -> list[go.Scatter]:
+    """A mean line over a min-max band: [upper edge, lower edge filled up to it, mean]."""
+    return [
+        go.Scatter(
+            x=x,
+            y=high,
+            mode="lines",
+            line=dict(width=0),
+            showlegend=False,
+            hoverinfo="skip",
+            name="max",
+        ),
+        go.Scatter(
+            x=x,
+            y=low,
+            mode="lines",
+            line=dict(width=0),
+            fill="tonexty",
+            fillcolor=fill,
+            name="min-max",
+            hoverinfo="skip",
+        ),
+        go.Scatter(
+            x=x,
+            y=mean,
+            mode="lines+markers",
+            marker=dict(size=4),
+            line=dict(color=color, width=2),
+            name=name,
+        ),
+    ]
+
+
 def returns_figure(frame: pd.DataFrame) -> go.Figure:
     """Episode return vs env steps: the batch mean with a min-max band."""
     title = "Episode return"
     data = downsample(frame[frame["return_mean"].notna()])
     if data.empty:
         return empty_figure(title, "no finished episode yet")
-    x = data["env_steps"].tolist()
     fig = go.Figure(
-        [
-            go.Scatter(
-                x=x,
-                y=data["return_max"].tolist(),
-                mode="lines",
-                line=dict(width=0),
-                showlegend=False,
-                hoverinfo="skip",
-                name="max",
-            ),
-            go.Scatter(
-                x=x,
-                y=data["return_min"].tolist(),
-                mode="lines",
-                line=dict(width=0),
-                fill="tonexty",
-                fillcolor="rgba(31,119,180,0.18)",
-                name="min-max",
-                hoverinfo="skip",
-            ),
-            go.Scatter(
-                x=x,
-                y=data["return_mean"].tolist(),
-                mode="lines+markers",
-                marker=dict(size=4),
-                line=dict(color=ACCEPT_COLOR, width=2),
-                name="mean",
-            ),
-        ]
+        band_traces(
+            data["env_steps"].tolist(),
+            data["return_min"].tolist(),
+            data["return_max"].tolist(),
+            data["return_mean"].tolist(),
+        )
     )
     return _layout(fig, title, "env steps", "return")
 
@@ -570,29 +587,8 @@ def sweep_knob_figure(trials: pd.DataFrame, knob: str) -> go.Figure:
     stats = grouped.agg(["mean", "min", "max"]).reindex(order)
     fig = go.Figure(
         [
-            go.Scatter(
-                x=order,
-                y=stats["max"].tolist(),
-                mode="lines",
-                line=dict(width=0),
-                showlegend=False,
-                hoverinfo="skip",
-            ),
-            go.Scatter(
-                x=order,
-                y=stats["min"].tolist(),
-                mode="lines",
-                line=dict(width=0),
-                fill="tonexty",
-                fillcolor="rgba(31,119,180,0.18)",
-                name="min-max",
-            ),
-            go.Scatter(
-                x=order,
-                y=stats["mean"].tolist(),
-                mode="lines+markers",
-                line=dict(color=ACCEPT_COLOR, width=2),
-                name="mean",
+            *band_traces(
+                order, stats["min"].tolist(), stats["max"].tolist(), stats["mean"].tolist()
             ),
             go.Scatter(
                 x=labels.tolist(),
