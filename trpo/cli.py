@@ -299,7 +299,7 @@ _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 
 
-def _knob_value(name: str, text: str) -> Any:
+def knob_value(name: str, text: str) -> Any:
     """One value of a knob from the command line, by the knob's type."""
     from trpo.sweep import KNOBS
 
@@ -337,8 +337,10 @@ def _knob_value(name: str, text: str) -> Any:
     return text
 
 
-def _knob_values(name: str, text: str) -> Any:
-    """A knob option: a list of values, or a KnobRange for LOW:HIGH[:log]."""
+def knob_values(name: str, text: str) -> Any:
+    """The values of knob `name` written as on the command line: 'V1,V2,...' -> a list
+    (hidden_sizes: alternatives separated by '/'), 'LOW:HIGH[:log]' -> a KnobRange for random
+    search. CliError names the option and the bad value."""
     from trpo.sweep import KNOBS, KnobRange
 
     default = KNOBS[name]
@@ -350,12 +352,12 @@ def _knob_values(name: str, text: str) -> Any:
         parts = [p.strip() for p in text.split(":")]
         if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2].lower() != "log"):
             raise CliError(f"{option}: a range is LOW:HIGH or LOW:HIGH:log, got {text!r}")
-        low, high = (_knob_value(name, p) for p in parts[:2])
+        low, high = (knob_value(name, p) for p in parts[:2])
         return KnobRange(low, high, log=len(parts) == 3)
     pieces = text.split("/") if isinstance(default, tuple) else text.split(",")
     if any(not p.strip() for p in pieces):
         raise CliError(f"{option}: an empty value in {text!r}")
-    return [_knob_value(name, p) for p in pieces]
+    return [knob_value(name, p) for p in pieces]
 
 
 def _seed_list(text: str | None) -> list[int]:
@@ -378,7 +380,7 @@ def sweep_spec_from_args(args: argparse.Namespace) -> Any:
         text = getattr(args, f.name, None)
         if f.name == "seed" or text is None:
             continue
-        values = _knob_values(f.name, text)
+        values = knob_values(f.name, text)
         if isinstance(values, list) and len(values) == 1:
             fixed[f.name] = values[0]
         else:
@@ -529,7 +531,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, EnvError, RunStoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-
-
-# Public name of the comma-list parser, used by the dashboard's Sweeps page.
-knob_values = _knob_values

@@ -929,10 +929,6 @@ def _record_launch(path: Path, launch: dict[str, Any]) -> None:
     _write_info(path, data)
 
 
-def trial_stop_check(stop_path: str | os.PathLike[str]) -> Callable[[], bool]:
-    return lambda: os.path.exists(stop_path)
-
-
 def train_trial(
     run_dir: str,
     should_stop: Callable[[], bool],
@@ -1018,10 +1014,22 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     os._exit(143)
 
 
+def _watch_parent(parent: int) -> None:
+    """An idle worker whose driver died (killed) would wait for work forever: end it. A
+    worker in a trial stops the trial first (its stop check sees the parent gone)."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent and _CURRENT_RUN is None:
+            os._exit(0)
+
+
 def _pool_init(worker_init: WorkerInit | None) -> None:
     # Ctrl-C reaches the whole process group: only the driver reacts (it stops the trials).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    threading.Thread(
+        target=_watch_parent, args=(os.getppid(),), name="trpo-sweep-parent", daemon=True
+    ).start()
     import torch
 
     torch.set_num_threads(1)
@@ -1032,10 +1040,18 @@ def _pool_init(worker_init: WorkerInit | None) -> None:
 def _pool_trial(run_dir: str, stop_path: str) -> tuple[str, str | None]:
     global _CURRENT_RUN
     _CURRENT_RUN = run_dir
+    parent = os.getppid()
+
+    def should_stop() -> bool:  # a stop request, or the driver is gone (killed)
+        return os.path.exists(stop_path) or os.getppid() != parent
+
     try:
-        return train_trial(run_dir, trial_stop_check(stop_path))
+        outcome = train_trial(run_dir, should_stop)
     finally:
         _CURRENT_RUN = None
+    if os.getppid() != parent:  # nobody will collect the outcome
+        os._exit(0)
+    return outcome
 
 
 def _run_local(
