@@ -179,8 +179,9 @@ def set_number(page, key: str, value: str) -> None:
 def test_train_watch_stop_then_every_page(server, browser):
     url, runs = server
     page = new_tab(browser, url)
-    page.locator(".st-key-env_id").click()
+    page.locator(".st-key-env_id input").first.click()  # waits out the loading skeleton
     page.get_by_role("option", name="Classic control · CartPole-v1").click()
+    page.get_by_text("4 observations · 2 discrete actions").first.wait_for()  # CartPole's spaces
     set_number(page, "delta", "0.02")
     click(page, "start")
     wait_until(
