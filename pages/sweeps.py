@@ -192,7 +192,7 @@ def show_flash() -> None:
         getattr(st, flash[0])(flash[1])
 
 
-def trials_panel(sweep_id: str, was_running: bool) -> None:
+def trials_panel(sweep_id: str, shown_state: str) -> None:
     state = sweep_state(runs_dir(), sweep_id)
     trials = sweep_trials(runs_dir(), sweep_id)
     counts = trials["status"].value_counts().to_dict()
@@ -217,7 +217,7 @@ def trials_panel(sweep_id: str, was_running: bool) -> None:
     failed = trials[trials["status"] == "failed"]
     for _, row in failed.iterrows():
         st.error(f"Trial {row['trial']} failed: {row.get('error') or 'unknown error'}")
-    if (state == "running") != was_running:
+    if state != shown_state:
         st.rerun(scope="app")  # started or ended: redraw the buttons and the results
 
 
@@ -287,9 +287,9 @@ def main() -> None:
         icon=":material/replay:",
     )
     running = state == "running"
-    st.fragment(trials_panel, run_every=1.0 if running else None, key="sweep_live")(
-        sweep_id, running
-    )
+    # polled always (slowly when idle): a sweep launched a moment ago, or from the command line,
+    # may not have reached "running" yet when this page was drawn
+    st.fragment(trials_panel, run_every=1.0 if running else 3.0, key="sweep_live")(sweep_id, state)
     results_panel(sweep_id)
 
 
