@@ -2,6 +2,7 @@
 the trials, and their run folders come back into the local run store."""
 
 import glob
+import tempfile
 import threading
 import time
 
@@ -10,6 +11,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from tests.sweep_helpers import register_envs  # noqa: E402
+from trpo import sweep_ray  # noqa: E402
 from trpo.config import TRPOConfig  # noqa: E402
 from trpo.store import RunStore, load_metrics  # noqa: E402
 from trpo.sweep import (  # noqa: E402
@@ -24,6 +26,7 @@ from trpo.sweep import (  # noqa: E402
 )
 
 TINY = dict(total_steps=2048, steps_per_iteration=512, vf_epochs=1, cg_iters=3)
+TRIAL_DIRS = f"{tempfile.gettempdir()}/trpo-trial-*"
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +36,7 @@ def no_leftover_ray():
     yield
     assert not ray.is_initialized()  # the backend shut down the instance it started
     assert set(glob.glob("/tmp/trpo-ray-*")) <= before  # and removed its temp dir
+    # trial folders of dead workers are removed by the next task (here: by the resume)
 
 
 def test_tiny_ray_sweep_brings_the_runs_home(tmp_path):
@@ -69,6 +73,7 @@ def test_tiny_ray_sweep_brings_the_runs_home(tmp_path):
 def test_ray_failures_stop_resume(tmp_path):
     """A trial that raises and one whose worker dies are failed while the others finish; a
     stopped Ray sweep resumes from the checkpoints that came home."""
+    trial_dirs_before = set(glob.glob(TRIAL_DIRS))
     runs_dir = tmp_path / "runs"
     spec = SweepSpec(
         TRPOConfig(**{**TINY, "total_steps": 5120}),
@@ -119,3 +124,6 @@ def test_ray_failures_stop_resume(tmp_path):
     assert len(RunStore(runs_dir).runs()) == 4
     # the failed trials were retried on resume and failed again, the same way
     assert table.loc["SweepRaise-v0", "status"] == "failed"
+    # a dead worker leaves its temporary trial folder; the next task on the node removes it
+    sweep_ray._remove_stale_trial_dirs()
+    assert set(glob.glob(TRIAL_DIRS)) <= trial_dirs_before

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 # Written in this order, status last: a reader never sees 'finished' before the metrics.
 RUN_FILES = ("metrics.jsonl", "checkpoint.safetensors", "config.json", "meta.json", "status.json")
 POLL_S = 0.5
+TRIAL_DIR_PREFIX = "trpo-trial-"  # + worker pid: a folder whose worker died can be removed
 OBJECT_STORE_BYTES = 200 * 2**20
 
 
@@ -100,7 +101,8 @@ def _trial_task(
 
     if worker_init is not None:
         worker_init()
-    tmp = tempfile.mkdtemp(prefix="trpo-trial-")
+    _remove_stale_trial_dirs()
+    tmp = tempfile.mkdtemp(prefix=f"{TRIAL_DIR_PREFIX}{os.getpid()}-")
     try:
         run_dir = Path(tmp) / "run"
         run_dir.mkdir()
@@ -124,6 +126,20 @@ _LOCK = threading.Lock()
 _users = 0
 _owned_temp_dir: str | None = None
 _owned = False
+
+
+def _remove_stale_trial_dirs() -> None:
+    """Temporary trial folders left by Ray workers that died (their pid is in the name)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{TRIAL_DIR_PREFIX}*-*"):
+        pid = path.name[len(TRIAL_DIR_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def connect(address: str | None = None, workers: int | None = None) -> bool:
