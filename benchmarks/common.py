@@ -119,9 +119,14 @@ def run_in_fresh_process(fn: Callable[..., Any], *args: Any) -> Any:
         return pool.submit(fn, *args).result()
 
 
-def process_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of `workers` spawned processes (one fresh interpreter each, reused for jobs)."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+def process_pool(workers: int, fresh: bool = False) -> ProcessPoolExecutor:
+    """A pool of `workers` spawned processes (one fresh interpreter each, reused for jobs);
+    fresh=True gives every job a brand-new interpreter (a worker exits after one job)."""
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context("spawn"),
+        max_tasks_per_child=1 if fresh else None,
+    )
 
 
 # --- formatting ----------------------------------------------------------------------------

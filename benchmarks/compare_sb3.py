@@ -21,6 +21,8 @@ import importlib.util
 import math
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,21 +56,24 @@ def sb3_kwargs(config: Any) -> dict[str, Any]:
 
     Our max_backtracks K tries candidates j = 0..K (K + 1 of them); sb3's line_search_max_iter
     counts candidates, hence K + 1. Our cg_residual_tol default (1e-10) is sb3's fixed value.
+    sb3's Gaussian KL is averaged over the action dimensions d (trpo/config.py explains), so for
+    Box actions its target_kl is delta / d and its cg_damping is cg_damping / d: the same step.
     """
     from torch import nn
 
     activations = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
     hidden = list(config.hidden_sizes)
+    d = action_dims(config.env_id)
     return dict(
         n_steps=config.steps_per_iteration // config.n_envs,
         batch_size=config.vf_minibatch,
         n_critic_updates=config.vf_epochs,
         learning_rate=config.vf_lr,
         cg_max_steps=config.cg_iters,
-        cg_damping=config.cg_damping,
+        cg_damping=config.cg_damping / d,
         gae_lambda=config.gae_lambda,
         gamma=config.gamma,
-        target_kl=config.delta,
+        target_kl=config.delta / d,
         line_search_shrinking_factor=config.alpha,
         line_search_max_iter=config.max_backtracks + 1,
         normalize_advantage=config.normalize_advantages,
@@ -78,6 +83,18 @@ def sb3_kwargs(config: Any) -> dict[str, Any]:
             log_std_init=config.log_std_init,
         ),
     )
+
+
+def action_dims(env_id: str) -> int:
+    """Number of action dimensions sb3 averages its KL over: d for Box(d,), 1 for Discrete."""
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    try:
+        space = env.action_space
+        return int(space.shape[0]) if isinstance(space, gym.spaces.Box) else 1
+    finally:
+        env.close()
 
 
 def zoo_sde(env_id: str) -> dict[str, Any] | None:
@@ -111,7 +128,10 @@ def _prepare_child(threads: int) -> None:
     common.warm_up_torch()
 
 
-def train_ours(job: dict[str, Any]) -> dict[str, Any]:
+def train_ours(
+    job: dict[str, Any], on_record: Callable[[Any, float], None] | None = None
+) -> dict[str, Any]:
+    """on_record(record, seconds since the clock started), after each iteration (timed)."""
     _prepare_child(job["threads"])
     from trpo.config import preset
     from trpo.evaluate import evaluate
@@ -131,6 +151,8 @@ def train_ours(job: dict[str, Any]) -> dict[str, Any]:
             accepted += record.step_accepted
             if record.return_mean is not None:
                 last_return = record.return_mean
+            if on_record is not None:
+                on_record(record, time.perf_counter() - total.start)
     try:
         state = trainer.state()
         env_steps = trainer.env_steps
@@ -153,7 +175,10 @@ def train_ours(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def train_sb3(job: dict[str, Any]) -> dict[str, Any]:
+def train_sb3(
+    job: dict[str, Any], make_callback: Callable[[float], Any] | None = None
+) -> dict[str, Any]:
+    """make_callback(perf_counter start of the clock) -> an sb3 callback for model.learn."""
     _prepare_child(job["threads"])
     import numpy as np
     from sb3_contrib import TRPO
@@ -180,7 +205,8 @@ def train_sb3(job: dict[str, Any]) -> dict[str, Any]:
                     gamma=config.gamma,
                 )
             model = TRPO("MlpPolicy", env, seed=config.seed, device="cpu", verbose=0, **kwargs)
-        model.learn(total_timesteps=config.total_steps)
+        callback = make_callback(total.start) if make_callback is not None else None
+        model.learn(total_timesteps=config.total_steps, callback=callback)
 
     eval_env = make_vec_env(config.env_id, n_envs=1, seed=EVAL_SEED)
     if normalize:

@@ -58,7 +58,7 @@ EFFECT = {
 
 # Numeric knobs: key -> (label, min, max, step, format). Ints stay ints, floats stay floats.
 NUMBERS: dict[str, tuple[str, Any, Any, Any, str | None]] = {
-    "delta": ("δ: KL limit (delta)", 0.001, 0.1, 0.001, "%.4f"),
+    "delta": ("δ: KL limit (delta)", 0.0001, 1.0, 0.001, "%.4f"),
     "max_backtracks": ("K: max backtracks", 1, 50, 1, None),
     "seed": ("Seed", 0, 2**32 - 1, 1, None),
     "total_steps": ("Total env steps", 1, 100_000_000, 10_000, None),

@@ -8,7 +8,15 @@ import os
 import pytest
 import yaml
 
-from trpo.config import MAX_BACKTRACKS_CAP, PRESETS, ConfigError, TRPOConfig, preset
+from trpo.config import (
+    ACTION_DIMS,
+    MAX_BACKTRACKS_CAP,
+    PRESET_SOURCES,
+    PRESETS,
+    ConfigError,
+    TRPOConfig,
+    preset,
+)
 
 
 def _problems(**changes):
@@ -145,6 +153,7 @@ def test_unknown_preset_is_refused():
 # --- presets against rl-baselines3-zoo --------------------------------------------------------
 
 SB3_CONTRIB_TRPO_DEFAULTS = {
+    "n_steps": 2048,
     "batch_size": 128,
     "n_critic_updates": 10,
     "learning_rate": 1e-3,
@@ -154,7 +163,8 @@ SB3_CONTRIB_TRPO_DEFAULTS = {
     "gamma": 0.99,
     "target_kl": 0.01,
 }
-ZOO_NAME = {"HalfCheetah-v5": "HalfCheetah-v4", "Hopper-v5": "Hopper-v4"}
+MUJOCO = ("Ant", "HalfCheetah", "Hopper", "Walker2d", "Humanoid", "Swimmer")
+ZOO_NAME = {f"{name}-v5": f"{name}-v4" for name in MUJOCO}  # the zoo's -v4 entries serve -v5
 
 
 def _zoo_trpo_hyperparams():
@@ -164,39 +174,96 @@ def _zoo_trpo_hyperparams():
         return yaml.load(f, Loader=yaml.SafeLoader)  # handles !!float and << merge keys
 
 
-def _expected_from_zoo(entry):
+def _expected_from_zoo(entry, act_dim=1):
+    """Our knobs for a zoo entry; act_dim turns sb3's per-dimension KL into the true mean KL."""
+
     def get(key):
         return entry.get(key, SB3_CONTRIB_TRPO_DEFAULTS[key])
 
     normalize = bool(entry.get("normalize", False))
     return {
-        "steps_per_iteration": int(entry["n_steps"]) * int(entry["n_envs"]),
+        "steps_per_iteration": int(get("n_steps")) * int(entry["n_envs"]),
         "n_envs": int(entry["n_envs"]),
         "total_steps": int(float(entry["n_timesteps"])),
         "vf_minibatch": int(get("batch_size")),
         "vf_epochs": int(get("n_critic_updates")),
         "vf_lr": float(get("learning_rate")),
         "cg_iters": int(get("cg_max_steps")),
-        "cg_damping": float(get("cg_damping")),
+        "cg_damping": act_dim * float(get("cg_damping")),
         "gae_lambda": float(get("gae_lambda")),
         "gamma": float(get("gamma")),
-        "delta": float(get("target_kl")),
+        "delta": act_dim * float(get("target_kl")),
         "normalize_observations": normalize,
         "normalize_rewards": normalize,
     }
 
 
-@pytest.mark.parametrize("env_id", sorted(PRESETS))
+@pytest.mark.parametrize("env_id", sorted(set(PRESETS) - set(PRESET_SOURCES)))
 def test_preset_is_valid_and_matches_rl_zoo(env_id):
     zoo = _zoo_trpo_hyperparams()
     config = preset(env_id)
     assert config.env_id == env_id
     entry = zoo[ZOO_NAME.get(env_id, env_id)]
-    expected = _expected_from_zoo(entry)
+    expected = _expected_from_zoo(entry, ACTION_DIMS.get(env_id, 1))
     actual = {key: getattr(config, key) for key in expected}
     assert actual == pytest.approx(expected), env_id
     # Overrides apply on top of the preset.
     assert preset(env_id, seed=3, delta=0.02).delta == 0.02
+
+
+def test_every_zoo_env_that_gymnasium_registers_has_a_preset():
+    import gymnasium as gym
+
+    zoo = _zoo_trpo_hyperparams()
+    to_ours = {v: k for k, v in ZOO_NAME.items()}
+    registered = {
+        to_ours.get(name, name) for name in zoo if to_ours.get(name, name) in gym.registry
+    }
+    assert "HalfCheetah-v5" in registered and "LunarLander-v3" in registered
+    assert registered - set(PRESETS) == set()
+
+
+def test_presets_without_a_zoo_entry_use_the_zoo_mujoco_defaults():
+    zoo = _zoo_trpo_hyperparams()
+    for env_id in PRESET_SOURCES:
+        assert env_id not in ZOO_NAME and env_id not in zoo
+        expected = _expected_from_zoo(zoo["Hopper-v4"], ACTION_DIMS[env_id])  # mujoco-defaults
+        config = preset(env_id)
+        assert {key: getattr(config, key) for key in expected} == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("env_id", sorted(PRESETS))
+def test_action_dims_of_the_presets_are_the_envs_own(env_id):
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    try:
+        space = env.action_space
+        if isinstance(space, gym.spaces.Box):
+            assert ACTION_DIMS[env_id] == space.shape[0]
+        else:
+            assert env_id not in ACTION_DIMS  # categorical KL is already the true mean KL
+    finally:
+        env.close()
+
+
+def test_sb3_contrib_averages_its_gaussian_kl_over_action_dimensions():
+    """Why Box presets scale target_kl and cg_damping by act_dim: sb3's KL is per dimension."""
+    import torch
+    from stable_baselines3.common.distributions import DiagGaussianDistribution, kl_divergence
+
+    from trpo.policies import GaussianPolicy
+
+    mean0, mean1 = torch.zeros(5, 6), torch.full((5, 6), 0.3)
+    log_std = torch.zeros(6)
+    old = DiagGaussianDistribution(6).proba_distribution(mean0, log_std)
+    new = DiagGaussianDistribution(6).proba_distribution(mean1, log_std)
+    sb3_kl = float(kl_divergence(new, old).mean())  # as sb3_contrib.TRPO.train computes it
+    true_kl = float(
+        GaussianPolicy.kl(None, (mean0, log_std.expand(5, 6)), (mean1, log_std.expand(5, 6))).mean()
+    )
+    assert true_kl == pytest.approx(6 * sb3_kl)
+    assert true_kl == pytest.approx(6 * 0.5 * 0.3**2)
 
 
 def test_zoo_yaml_merge_keys_were_resolved():

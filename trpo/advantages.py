@@ -49,3 +49,29 @@ def rewards_to_go(rewards: np.ndarray, gamma: float, bootstrap: float = 0.0) -> 
         running = float(rewards[t]) + gamma * running
         out[t] = running
     return out
+
+
+#: Relative spread below which a batch's advantages are taken as constant (see `standardize`).
+DEGENERATE_SPREAD = 1e-6
+
+
+def standardize(advantages: np.ndarray, rel_tol: float = DEGENERATE_SPREAD) -> np.ndarray:
+    """(A - mean A) / std A over the whole batch (std with Bessel's correction, as sb3), in
+    float64; shape is kept. Non-finite input is returned unchanged for the caller's checks.
+
+    A batch whose spread is degenerate relative to its scale (std A <= rel_tol * max |A|, which
+    includes every constant batch and the all-zero one) carries no information about which
+    actions were better: it standardises to zeros, so g = 0 and no step is taken. Dividing by a
+    round-off std instead (float32: about 1e-8 for a constant c) would turn pure score noise into
+    a full trust-region step. rel_tol = 1e-6 sits far above float64 round-off (1e-16) and far
+    below the spread of any batch a value function leaves behind.
+    """
+    a = np.asarray(advantages, dtype=np.float64)
+    if a.size < 2:
+        return np.zeros_like(a)
+    if not np.isfinite(a).all():
+        return a
+    std = float(a.std(ddof=1))
+    if not std > rel_tol * float(np.abs(a).max()):
+        return np.zeros_like(a)
+    return (a - a.mean()) / std

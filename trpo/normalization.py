@@ -1,7 +1,12 @@
 """Running statistics for observation normalisation and reward scaling (like SB3's VecNormalize).
 
-Statistics are updated once per iteration, after the update, so the policy is one fixed
-function of the raw observation within an iteration (pi_old is exactly what sampled the batch).
+Observation statistics are updated once per iteration, after the update, so the policy is one
+fixed function of the raw observation within an iteration (pi_old is exactly what sampled the
+batch). Reward statistics do not touch the policy: they are updated with each batch's discounted
+returns *before* that batch is scaled, so every batch (the first included) is scaled by a
+statistic that has seen it. Before the first iteration the trainer warms both up on one batch of
+the initial policy (see `Trainer`), so that iteration 1 neither sees raw observations nor
+fits V_phi to unscaled returns.
 """
 
 from __future__ import annotations
@@ -70,7 +75,14 @@ class ObservationNormalizer:
 
 
 class RewardScaler:
-    """Divide rewards by the running std of the discounted return; identity when disabled."""
+    """Divide rewards by the running std of the discounted return; identity when disabled.
+
+    The statistics are VecNormalize's (sb3): the running discounted return
+    R_t = gamma R_{t-1} + r_t (reset to 0 after an episode end) of each env is fed to a
+    RunningMeanStd, and rewards are divided by sqrt(var + 1e-8) and clipped to +-10. Unlike
+    VecNormalize, which scales each step by the statistics of the steps before it, a whole
+    batch is scaled by one statistic that includes the batch itself.
+    """
 
     def __init__(self, n_envs: int, gamma: float, enabled: bool) -> None:
         self.enabled = enabled
@@ -79,11 +91,16 @@ class RewardScaler:
         self.returns = np.zeros(n_envs, dtype=np.float64)
 
     def scale_batch(self, rewards: np.ndarray, episode_end: np.ndarray) -> np.ndarray:
-        """Scale a [T, N] batch with the statistics as they were, then update them."""
+        """Update the statistics with a [T, N] batch, then return it scaled by them."""
         if not self.enabled:
             return rewards
-        scale = np.sqrt(self.stats.var + EPS)
-        scaled = np.clip(rewards / scale, -CLIP, CLIP)
+        self.update(rewards, episode_end)
+        return np.clip(rewards / np.sqrt(self.stats.var + EPS), -CLIP, CLIP)
+
+    def update(self, rewards: np.ndarray, episode_end: np.ndarray) -> None:
+        """Feed a [T, N] batch's running discounted returns to the statistics."""
+        if not self.enabled:
+            return
         discounted = np.empty_like(rewards, dtype=np.float64)
         running = self.returns
         for t in range(rewards.shape[0]):
@@ -92,7 +109,6 @@ class RewardScaler:
             running = np.where(episode_end[t], 0.0, running)
         self.returns = running
         self.stats.update(discounted.reshape(-1))
-        return scaled
 
     def state(self) -> dict[str, np.ndarray]:
         return {**self.stats.state(), "returns": self.returns}
