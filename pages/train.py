@@ -26,6 +26,7 @@ from trpo import catalog
 from trpo.background import CapacityError
 from trpo.config import (
     ACTIVATIONS,
+    PRESET_SOURCES,
     PRESETS,
     VECTORIZATIONS,
     ConfigError,
@@ -433,10 +434,14 @@ def sidebar(env_ids: list[str]) -> None:
             presets,
             key="preset",
             placeholder="None (library defaults)",
-            format_func=lambda p: f"rl-zoo tuned: {p}",
+            format_func=lambda p: (
+                f"rl-zoo MuJoCo defaults: {p}" if p in PRESET_SOURCES else f"rl-zoo tuned: {p}"
+            ),
             on_change=on_preset,
             help="Fill every knob with rl-baselines3-zoo's tuned values for that environment "
-            "(and select it). Seed and probe settings are kept.",
+            "(and select it). Seed and probe settings are kept. For continuous actions δ and "
+            "CG damping are the zoo's per-dimension values times the action dimensions, so δ "
+            "is the true mean KL of a step.",
             persist_state="session",
         )
         st.subheader("Trust region")
