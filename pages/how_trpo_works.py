@@ -211,7 +211,10 @@ st.latex(
 )
 st.markdown(
     "Each iteration costs one product $Hv$; the residual $r_k = g - (H + cI)x_k$ shrinks as "
-    "$x_k$ approaches $H^{-1}g$."
+    "$x_k$ approaches $H^{-1}g$. The update $r_{k+1} = r_k - \\eta_k (H + cI) p_k$ equals it "
+    "only in exact arithmetic: in float32 the recurrence keeps shrinking after the true "
+    "residual has stopped at round-off, so the trainer also records the true "
+    "$\\lVert g - (H + cI)x\\rVert$ of the $x$ it uses (from the product $x^\\top H x$ needs)."
 )
 if row is not None and config is not None:
     residuals = row.get("cg_residuals")
@@ -225,9 +228,14 @@ if row is not None and config is not None:
                 "len(cg_residuals) of cg_iters",
             ),
             (
-                "final residual |g − Hx|",
+                "final recurrence residual |r_k|",
                 fmt(residuals[-1], ".2e") if residuals else "n/a",
                 "the last entry of cg_residuals",
+            ),
+            (
+                "true residual |g − (H + cI)x|",
+                fmt(row.get("cg_true_residual"), ".2e"),
+                "cg_true_residual",
             ),
             ("damping c", f"{config.cg_damping:g}", "cg_damping"),
         ],

@@ -344,10 +344,10 @@ def live_panel(run_id: str | None, was_running: bool) -> None:
     status = run.status()
     frame = metrics(run)
 
-    fraction, text = progress_text(frame, config.total_steps, running)
+    fraction, text = progress_text(frame, config.planned_steps, running)
     st.progress(fraction, text=text)
 
-    iterations = math.ceil(config.total_steps / config.steps_per_iteration)
+    iterations = max(config.planned_iterations, len(frame))
     returns = frame["return_mean"].dropna() if len(frame) else frame["return_mean"]
     cols = st.columns(4)
     cols[0].metric("Iteration", f"{len(frame):,} / {iterations:,}")
@@ -472,6 +472,12 @@ def sidebar(env_ids: list[str]) -> None:
         config, problems = build_config()
         for problem in problems:
             st.error(problem)
+        if config is not None and config.planned_steps != config.total_steps:
+            st.caption(
+                f"Training runs whole iterations: {config.planned_steps:,} steps "
+                f"({config.planned_iterations:,} iterations of {config.steps_per_iteration:,}"
+                + (", after a warm-up batch)" if config.warmup_steps else ")")
+            )
         if config is not None and st.session_state.get("preset") in PRESETS:
             base = preset(st.session_state["preset"], **{k: getattr(config, k) for k in RUN_KNOBS})
             changed = [k for k in KNOBS if getattr(config, k) != getattr(base, k)]

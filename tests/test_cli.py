@@ -147,3 +147,93 @@ def test_main_returns_2_on_config_error(capsys):
     assert main(["train", "--delta", "-1"]) == 2
     err = capsys.readouterr().err
     assert "delta (the KL limit) must be > 0" in err
+
+
+# --- budgets mean what they say ----------------------------------------------------------------
+
+
+def test_resume_to_a_budget_already_trained_is_refused(tmp_path):
+    first = run_cli(
+        "train", "--preset", "CartPole-v1", "--total-steps", "2048", "--vf-epochs", "1",
+        "--quiet", "--runs-dir", "runs", cwd=tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    (folder,) = (tmp_path / "runs").iterdir()
+    config_before = (folder / "config.json").read_text()
+    metrics_before = (folder / "metrics.jsonl").read_text()
+    for budget in ("1024", "2048"):
+        again = run_cli("train", "--resume", str(folder), "--total-steps", budget, cwd=tmp_path)
+        assert again.returncode == 2, again.stderr
+        assert "2,048 steps this run has already trained" in again.stderr
+        assert "Traceback" not in again.stderr
+    assert (folder / "config.json").read_text() == config_before
+    assert (folder / "metrics.jsonl").read_text() == metrics_before
+    more = run_cli("train", "--resume", str(folder), "--total-steps", "3000", cwd=tmp_path)
+    assert more.returncode == 0, more.stderr
+    assert "finished: 3 iterations, 3,072 steps" in more.stdout
+
+
+def test_budgets_are_rounded_up_to_whole_iterations():
+    config = TRPOConfig(total_steps=2500, steps_per_iteration=1024)
+    assert (config.planned_iterations, config.planned_steps) == (3, 3072)
+    normalised = config.replace(normalize_rewards=True)  # warm-up batch + 2 iterations
+    assert (normalised.warmup_steps, normalised.planned_iterations) == (1024, 2)
+    assert normalised.planned_steps == 3072
+    exact = TRPOConfig(total_steps=4096, steps_per_iteration=1024)
+    assert exact.planned_steps == 4096 and exact.planned_iterations == 4
+    from trpo.config import knob_help
+
+    assert "whole iterations" in knob_help()["total_steps"]  # the CLI's --help shows this text
+
+
+# --- loops over a user's env end ---------------------------------------------------------------
+
+USER_ENV_CLI = (
+    "import sys; from tests.user_envs import register_user_envs; register_user_envs(); "
+    "from trpo.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def run_cli_with_user_envs(*args: str, cwd: Path, timeout: float = 60):
+    return subprocess.run(
+        [sys.executable, "-c", USER_ENV_CLI, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_eval_of_an_env_whose_episodes_never_end_stops_at_the_cap(tmp_path):
+    trained = run_cli_with_user_envs(
+        "train", "--env", "NeverEnds-v0", "--total-steps", "512", "--steps-per-iteration",
+        "256", "--vf-epochs", "1", "--quiet", "--runs-dir", "runs", cwd=tmp_path,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    (folder,) = (tmp_path / "runs").iterdir()
+    # no time limit declared: the documented default cap (10,000 steps), well within 30 s
+    result = run_cli_with_user_envs("eval", str(folder), "--episodes", "1", "--json",
+                                    cwd=tmp_path, timeout=30)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["lengths"] == [10_000] and data["cut"] == [True] and data["max_steps"] == 10_000
+    capped = run_cli_with_user_envs("eval", str(folder), "--episodes", "2", "--max-steps", "50",
+                                    cwd=tmp_path, timeout=30)  # fmt: skip
+    assert capped.returncode == 0, capped.stderr
+    assert "2 of 2 episodes cut at the step cap of 50 steps" in capped.stdout
+    bad = run_cli_with_user_envs("eval", str(folder), "--max-steps", "0", cwd=tmp_path)
+    assert bad.returncode == 2 and "--max-steps must be at least 1" in bad.stderr
+
+
+def test_eval_uses_the_env_time_limit_and_reports_no_cut(tmp_path):
+    from trpo.evaluate import evaluate
+    from trpo.session import TrainingSession
+    from trpo.store import RunStore
+
+    config = TRPOConfig(env_id="Pendulum-v1", total_steps=512, steps_per_iteration=512)
+    session = TrainingSession.new(config, RunStore(tmp_path))
+    session.run(None)
+    result = evaluate(session.run_folder.path, episodes=2)
+    assert result.lengths == [200, 200] and result.cut == [False, False]
+    assert result.max_steps == 200

@@ -18,6 +18,7 @@ from typing import Any
 from trpo.config import PRESETS, ConfigError, TRPOConfig, preset
 from trpo.envs import EnvError
 from trpo.store import DEFAULT_RUNS_DIR, RunStore, RunStoreError, load_metrics
+from trpo.trainer import TrainingError
 
 # Short, familiar option names for the knobs people type most.
 OPTION_NAMES = {"env_id": "--env", "max_backtracks": "--max-backtracks"}
@@ -91,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes to run [10]")
     evaluate.add_argument("--seed", type=int, default=10_000, help="seed of the first episode")
+    evaluate.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="cut an episode after this many steps [the env's time limit, else 10,000]",
+    )
     evaluate.add_argument("--json", action="store_true", help="print a JSON object")
 
     listing = commands.add_parser("list", help="list the runs in a runs directory")
@@ -128,7 +135,7 @@ def _train(args: argparse.Namespace) -> int:
     config = session.config
     print(f"run folder: {session.run_folder.path}", flush=True)
     bar = tqdm(
-        total=config.total_steps,
+        total=max(config.planned_steps, session.trainer.env_steps),
         initial=session.trainer.env_steps,
         unit="step",
         unit_scale=True,
@@ -151,9 +158,10 @@ def _train(args: argparse.Namespace) -> int:
         bar.close()
         print(f"interrupted; run folder: {session.run_folder.path}", file=sys.stderr)
         return 130
-    except Exception as exc:
+    except Exception:
         bar.close()
-        print(f"error: run failed at {exc}", file=sys.stderr)
+        error = session.run_folder.status().get("error") or "unknown error"
+        print(f"error: run failed: {error}", file=sys.stderr)
         print(f"run folder: {session.run_folder.path}", file=sys.stderr)
         return 1
     bar.close()
@@ -167,7 +175,12 @@ def _eval(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise CliError(f"--episodes must be at least 1, got {args.episodes}")
-    result = evaluate(args.run_dir, episodes=args.episodes, seed=args.seed)
+    if args.max_steps is not None and args.max_steps < 1:
+        raise CliError(f"--max-steps must be at least 1, got {args.max_steps}")
+    result = evaluate(
+        args.run_dir, episodes=args.episodes, seed=args.seed, max_steps=args.max_steps
+    )
+    cut = sum(result.cut)
     if args.json:
         print(
             json.dumps(
@@ -178,6 +191,8 @@ def _eval(args: argparse.Namespace) -> int:
                     "std_return": result.std_return,
                     "returns": result.returns,
                     "lengths": result.lengths,
+                    "cut": result.cut,
+                    "max_steps": result.max_steps,
                 }
             )
         )
@@ -187,6 +202,11 @@ def _eval(args: argparse.Namespace) -> int:
             f"+/- {result.std_return:.2f} (min {min(result.returns):.2f}, "
             f"max {max(result.returns):.2f})"
         )
+        if cut:
+            print(
+                f"{cut} of {len(result.returns)} episodes cut at the step cap of "
+                f"{result.max_steps:,} steps (--max-steps)"
+            )
     return 0
 
 
@@ -531,3 +551,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, EnvError, RunStoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except TrainingError as exc:  # e.g. the env failed during the normalisation warm-up
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

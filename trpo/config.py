@@ -41,7 +41,10 @@ class TRPOConfig:
 
     env_id: str = _knob("CartPole-v1", "Gymnasium environment id from the registry.")
     total_steps: int = _knob(
-        100_000, "Environment steps to train for, over all envs (1e5 classic, 1e6 MuJoCo)."
+        100_000,
+        "Environment steps to train for, over all envs (1e5 classic, 1e6 MuJoCo). Training runs "
+        "whole iterations, so the budget is rounded up: 2,500 with 1,024 per iteration trains "
+        "3,072 (a normalised run adds one warm-up batch, counted in the budget).",
     )
     steps_per_iteration: int = _knob(
         2048,
@@ -77,7 +80,9 @@ class TRPOConfig:
         0.1, "Damping added to the Fisher matrix: H + damping*I (1e-3 to 0.1)."
     )
     cg_residual_tol: float = _knob(
-        1e-10, "Conjugate gradient stops early once the residual norm |g - Hx| is below this."
+        1e-10,
+        "Conjugate gradient stops early once its recurrence residual |r_k| (equal to "
+        "|g - (H + damping I) x_k| in exact arithmetic) is below this.",
     )
     vf_lr: float = _knob(1e-3, "Adam learning rate of the value network (1e-4 to 3e-3).")
     vf_epochs: int = _knob(10, "Passes over the batch when fitting V_phi per iteration (5-20).")
@@ -146,6 +151,22 @@ class TRPOConfig:
     @property
     def steps_per_env(self) -> int:
         return self.steps_per_iteration // self.n_envs
+
+    @property
+    def warmup_steps(self) -> int:
+        """Steps of the normalisation warm-up batch played before iteration 1 (0 if none)."""
+        normalised = self.normalize_observations or self.normalize_rewards
+        return self.steps_per_iteration if normalised else 0
+
+    @property
+    def planned_iterations(self) -> int:
+        """Iterations a new run trains: whole iterations until total_steps is reached."""
+        return -(-(self.total_steps - self.warmup_steps) // self.steps_per_iteration)
+
+    @property
+    def planned_steps(self) -> int:
+        """Env steps a new run will have taken at the end (total_steps rounded up)."""
+        return self.warmup_steps + self.planned_iterations * self.steps_per_iteration
 
 
 def knob_help() -> dict[str, str]:

@@ -14,6 +14,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
+from trpo.contracts import EnvContractError, check_contract
+
 SUPPORTED = "1-D Box observations (a flat vector of numbers) with Discrete or 1-D Box actions"
 
 
@@ -114,10 +116,26 @@ def make_vector_env(
         raise _make_errors(env_id, exc) from exc
     try:
         info = space_info(envs.single_observation_space, envs.single_action_space, env_id)
+        check_env_contract(env_id)
     except EnvError:
         envs.close()
         raise
     return envs, info
+
+
+def check_env_contract(env_id: str) -> None:
+    """Play one reset and one sample step of a single env (contracts.check_contract); raise
+    EnvError naming the env, the declared space and what came back if it breaks its spaces."""
+    try:
+        env = gym.make(env_id)
+    except Exception as exc:
+        raise _make_errors(env_id, exc) from exc
+    try:
+        check_contract(env, env_id)
+    except EnvContractError as exc:
+        raise EnvError(str(exc)) from exc
+    finally:
+        env.close()
 
 
 def make_env(env_id: str, render_mode: str | None = None) -> tuple[gym.Env, SpaceInfo]:

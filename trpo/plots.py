@@ -6,6 +6,7 @@ shared by the pages. Long histories are downsampled to at most MAX_POINTS points
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -182,7 +183,8 @@ def backtrack_figure(frame: pd.DataFrame, max_backtracks: int) -> go.Figure:
 
 
 def cg_residuals_figure(frame: pd.DataFrame, history: int = 15) -> go.Figure:
-    """Residual norm |g - H x_k| per CG iteration k, log scale: latest bold, earlier faded."""
+    """CG's recurrence residual |r_k| per CG iteration k (|g - (H + damping I) x_k| in exact
+    arithmetic), log scale: latest bold, earlier faded."""
     title = "Conjugate-gradient residuals"
     rows = frame[frame["cg_residuals"].map(lambda r: isinstance(r, list) and len(r) > 0)]
     if rows.empty:
@@ -208,7 +210,7 @@ def cg_residuals_figure(frame: pd.DataFrame, history: int = 15) -> go.Figure:
         )
     fig.update_yaxes(type="log", dtick=1, exponentformat="power")  # labels at powers of ten
     fig.update_layout(hovermode="closest")
-    return _layout(fig, title, "CG iteration k", "|g - H x_k|")
+    return _layout(fig, title, "CG iteration k", "recurrence residual |r_k|")
 
 
 def line_search_figure(row: pd.Series, delta: float) -> go.Figure:
@@ -472,7 +474,8 @@ def histogram_figure(
 
 
 def cg_iteration_figure(row: pd.Series, residual_tol: float | None = None) -> go.Figure:
-    """One iteration's CG residual norms |g - H x_k| against k, log scale (tolerance dashed)."""
+    """One iteration's CG recurrence residuals |r_k| against k, log scale (tolerance dashed),
+    and the true residual |g - (H + damping I) x| of the x used, as one marker at the end."""
     title = f"CG residuals of iteration {int(row['iteration'])}"
     residuals = row.get("cg_residuals")
     if not isinstance(residuals, list) or not residuals:
@@ -485,9 +488,20 @@ def cg_iteration_figure(row: pd.Series, residual_tol: float | None = None) -> go
             mode="lines+markers",
             line=dict(color=ACCEPT_COLOR, width=2),
             marker=dict(size=6),
-            name="|g - H x_k|",
+            name="recurrence residual |r_k|",
         )
     )
+    true_residual = row.get("cg_true_residual")
+    if isinstance(true_residual, (int, float)) and math.isfinite(true_residual):
+        fig.add_trace(
+            go.Scatter(
+                x=[len(values)],
+                y=[float(true_residual)],
+                mode="markers",
+                marker=dict(size=11, symbol="diamond-open", color=REJECT_COLOR),
+                name="true residual |g - (H + λI) x|",
+            )
+        )
     if residual_tol:
         fig.add_hline(
             y=residual_tol,
@@ -497,8 +511,8 @@ def cg_iteration_figure(row: pd.Series, residual_tol: float | None = None) -> go
         )
     fig.update_yaxes(type="log")
     fig.update_xaxes(dtick=1 if len(values) <= 30 else None)
-    fig.update_layout(hovermode="closest", showlegend=False)
-    return _layout(fig, title, "CG iteration k", "|g - H x_k|", height=340)
+    fig.update_layout(hovermode="closest", showlegend=True)
+    return _layout(fig, title, "CG iteration k", "residual norm", height=340)
 
 
 def line_search_table(row: pd.Series, delta: float) -> pd.DataFrame:

@@ -50,9 +50,13 @@ class IterationRecord:
     x_h_x: float | None  # x^T H x (H damped, as solved)
     step_scale: float | None  # sqrt(2 delta / x^T H x)
     step_norm: float  # |theta_new - theta_old| (0 when rejected)
-    cg_residuals: list[float]  # |g - H x_k| after each CG iteration
+    # CG's recurrence residual |r_k| after each iteration k: |g - (H + damping I) x_k| in exact
+    # arithmetic, in float32 it drifts below the true one; the early stop (cg_residual_tol)
+    # tests it, as the reference implementations do. The true residual of the x used is below.
+    cg_residuals: list[float]
     line_search: list[Candidate]
-    # policy and value diagnostics
+    # policy and value diagnostics; entropy and log std are pi_old's, the policy that played
+    # this iteration's episodes (like the returns above)
     entropy: float
     log_std_mean: float | None  # Gaussian policies only
     value_loss: float
@@ -64,6 +68,8 @@ class IterationRecord:
     time_linesearch_s: float
     time_value_s: float
     time_probe_s: float = 0.0
+    # |g - (H + damping I) x| at the x CG returned, from the product x^T H x needs anyway
+    cg_true_residual: float | None = None
     # the true KL and surrogate along theta_old + f * s * x (config.probe_geometry), else None
     geometry: Geometry | None = None
     extra: dict[str, Any] = field(default_factory=dict)

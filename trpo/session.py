@@ -13,10 +13,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from trpo.config import TRPOConfig
+from trpo.config import ConfigError, TRPOConfig
 from trpo.record import IterationRecord
 from trpo.store import Run, RunStore, open_run
-from trpo.trainer import Trainer, TrainerState
+from trpo.trainer import Trainer, TrainerState, TrainingError
 
 OnRecord = Callable[[IterationRecord], None]
 
@@ -50,12 +50,20 @@ class TrainingSession:
         """Continue a run from its last checkpoint (or from scratch if it has none)."""
         run = open_run(run_dir)
         config = run.config()
-        if total_steps is not None and total_steps != config.total_steps:
-            config = config.replace(total_steps=total_steps)
         state = None
         if run.has_checkpoint():
             checkpoint = run.load_checkpoint()
             state = TrainerState(checkpoint.tensors, checkpoint.meta)
+        done = int(state.meta.get("env_steps", 0)) if state is not None else 0
+        if total_steps is not None and total_steps <= done:
+            raise ConfigError(
+                [
+                    f"total_steps ({total_steps:,}) must be more than the {done:,} steps "
+                    f"this run has already trained; give a larger budget to continue it"
+                ]
+            )
+        if total_steps is not None and total_steps != config.total_steps:
+            config = config.replace(total_steps=total_steps)
         trainer = Trainer(config, state)
         try:
             run.remove_stale_temp_files()
@@ -93,7 +101,11 @@ class TrainingSession:
             run.set_status(state, iteration=trainer.iteration)
             return state
         except BaseException as exc:
-            message = f"iteration {trainer.iteration + 1}: {type(exc).__name__}: {exc}"
+            message = (
+                str(exc)  # already names the iteration and the cause
+                if isinstance(exc, TrainingError)
+                else f"iteration {trainer.iteration + 1}: {type(exc).__name__}: {exc}"
+            )
             with contextlib.suppress(OSError):
                 run.set_status("failed", error=message, iteration=trainer.iteration)
             raise
