@@ -1,8 +1,9 @@
 """Shared by every page: the one training registry, run listing, cached metrics and figures.
 
 Nothing here runs at import time except definitions. The registry is created lazily by
-`get_registry()` (st.cache_resource: one per server process); clearing the cache releases it,
-which stops its runs.
+`get_registry()` (st.cache_resource: one per server process). Clearing Streamlit's cache does
+not stop training: the cached function hands back the same process-wide registry
+(`trpo.background.shared_registry`), which finds its runs again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from trpo.background import TrainingRegistry
+from trpo.background import TrainingRegistry, shared_registry
 from trpo.config import ConfigError, TRPOConfig
 from trpo.store import METRICS, MetricsTail, Run, RunStore
 
@@ -27,14 +28,10 @@ def runs_dir() -> Path:
     return Path(os.environ.get("TRPO_RUNS_DIR", "runs"))
 
 
-def _release(registry: TrainingRegistry) -> None:
-    registry.stop_all(timeout=10.0)
-
-
-@st.cache_resource(show_spinner=False, on_release=_release)
+@st.cache_resource(show_spinner=False)
 def get_registry() -> TrainingRegistry:
     """The process-wide registry of background training threads (defined once, here)."""
-    return TrainingRegistry(runs_dir(), max_concurrent=MAX_CONCURRENT_RUNS)
+    return shared_registry(runs_dir(), max_concurrent=MAX_CONCURRENT_RUNS)
 
 
 def store() -> RunStore:

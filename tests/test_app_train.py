@@ -1,8 +1,8 @@
 """The Train page through Streamlit's AppTest: validation, start, live charts, stop, demo, cap.
 
 Everything runs in this process, so the registry (st.cache_resource) is shared between tests:
-an autouse fixture points TRPO_RUNS_DIR at a temp dir and clears the caches (which stops the
-registry's runs) around each test. AppTest does not fire run_every timers: tests poll with
+an autouse fixture points TRPO_RUNS_DIR at a temp dir, stops the registry's runs and clears the
+caches around each test. AppTest does not fire run_every timers: tests poll with
 at.run().
 """
 
@@ -37,7 +37,7 @@ def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     st.cache_data.clear()
     yield runs
     common.get_registry().stop_all(timeout=10)
-    st.cache_resource.clear()  # on_release stops anything left
+    st.cache_resource.clear()
     st.cache_data.clear()
 
 
@@ -148,7 +148,8 @@ def test_start_shows_live_charts_then_stop_and_resume(runs_dir: Path) -> None:
     assert points["Conjugate-gradient residuals"] >= 1
     status = {m.label: m.value for m in at.metric}
     assert status["Status"] == "running"
-    assert "/ 50,000,000 steps" in at.get("progress")[0].proto.text
+    # whole iterations: 50,000,000 rounded up to a multiple of 512
+    assert "/ 50,000,384 steps" in at.get("progress")[0].proto.text
     assert any(run_dir.name in s.value for s in at.subheader)
     assert not at.button(key="stop").disabled
 
@@ -183,6 +184,24 @@ def test_double_start_and_a_second_tab_give_one_run(runs_dir: Path) -> None:
     # the second tab can stop the run the first one started (the registry is process-wide)
     other_tab.button(key="stop").click().run()
     assert not trainer_threads()
+
+
+def test_cache_clear_keeps_training_and_the_page_finds_the_run(runs_dir: Path) -> None:
+    at = set_knobs(open_app(), **LONG)
+    at.button(key="start").click().run()
+    [run_dir] = run_folders(runs_dir)
+    wait_for_iterations(at, run_dir, 1)
+    st.cache_resource.clear()  # what "Clear caches" in Streamlit's menu does
+    st.cache_data.clear()
+    assert len(trainer_threads()) == 1
+    wait_for_iterations(at, run_dir, 3)  # still training
+    assert RunStore(runs_dir).runs()[0].state() == "running"
+    fresh = open_app()  # a new session after the clear: the same run, still stoppable
+    assert {m.label: m.value for m in fresh.metric}["Status"] == "running"
+    assert not fresh.button(key="stop").disabled
+    fresh.button(key="stop").click().run()
+    assert not trainer_threads()
+    assert RunStore(runs_dir).runs()[0].state() == "stopped"
 
 
 def test_demo_starts_cartpole_with_the_preset(runs_dir: Path) -> None:

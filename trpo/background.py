@@ -147,3 +147,24 @@ class TrainingRegistry:
     def handles(self) -> list[RunHandle]:
         with self._lock:
             return list(self._handles.values())
+
+
+_SHARED: dict[Path, TrainingRegistry] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_registry(
+    runs_dir: str | Path = "runs", max_concurrent: int = DEFAULT_MAX_CONCURRENT
+) -> TrainingRegistry:
+    """The one registry of this process for runs_dir, created on first use.
+
+    It outlives any cache that hands it out: a dashboard whose cache is cleared gets the same
+    registry back, so its runs keep training and are found again (nothing but Stop ends a run).
+    """
+    key = Path(runs_dir).resolve()
+    with _SHARED_LOCK:
+        registry = _SHARED.get(key)
+        if registry is None:
+            registry = _SHARED[key] = TrainingRegistry(runs_dir, max_concurrent)
+        registry.max_concurrent = max_concurrent
+        return registry
