@@ -20,6 +20,18 @@ class _ImageEnv(gym.Env):
     action_space = spaces.Discrete(2)
 
 
+class _DictMultiDiscreteEnv(gym.Env):
+    observation_space = spaces.Dict(
+        {"pos": spaces.Box(-1.0, 1.0, (3,), np.float32), "mode": spaces.Discrete(4)}
+    )
+    action_space = spaces.MultiDiscrete([3, 2, 4])
+
+
+class _TupleMultiBinaryEnv(gym.Env):
+    observation_space = spaces.Tuple((spaces.Box(-1.0, 1.0, (2,), np.float32), spaces.Discrete(3)))
+    action_space = spaces.MultiBinary(3)
+
+
 def test_known_envs_are_listed_in_their_groups() -> None:
     envs = catalog.supported_envs()
     classic = envs["Classic control"]
@@ -89,3 +101,34 @@ def test_describe_names_the_spaces() -> None:
     assert catalog.describe("CartPole-v1") == "4 observations · 2 discrete actions"
     assert "continuous" in catalog.describe("Pendulum-v1")
     assert "supported" in catalog.describe("FrozenLake-v1")
+    # Tuple observations (Discrete parts one-hot) are flattened: Blackjack is trainable now
+    assert catalog.describe("Blackjack-v1") == (
+        "45 observations (flattened from a Tuple space) · 2 discrete actions"
+    )
+    assert "Blackjack-v1" in catalog.supported_envs()["Other"]
+
+
+def test_describe_says_observations_were_flattened_and_names_multi_actions() -> None:
+    entry = f"{__name__}:"
+    ids = {
+        "TrpoTestDictMulti-v0": "_DictMultiDiscreteEnv",
+        "TrpoTestTupleBits-v0": "_TupleMultiBinaryEnv",
+        "TrpoTestPixels-v0": "_ImageEnv",
+    }
+    for env_id, name in ids.items():
+        gym.register(env_id, entry_point=entry + name)
+    try:
+        assert catalog.describe("TrpoTestDictMulti-v0") == (
+            "7 observations (flattened from a Dict space) · "
+            "3 discrete action components (3, 2, 4 choices)"
+        )
+        assert catalog.describe("TrpoTestTupleBits-v0") == (
+            "5 observations (flattened from a Tuple space) · 3 binary actions"
+        )
+        refusal = catalog.describe("TrpoTestPixels-v0")
+        assert refusal.startswith("TrpoTestPixels-v0 has observation space Box(0, 255, (8, 8, 3)")
+        assert "image observations are not supported" in refusal
+    finally:
+        for env_id in ids:
+            del gym.registry[env_id]
+        catalog.clear_cache()

@@ -3,13 +3,21 @@
 import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
 from torch.distributions import Categorical, Independent, Normal, kl_divergence
 
+from trpo.envs import space_info
 from trpo.policies import CategoricalPolicy, GaussianPolicy, ValueNetwork, make_policy
 
 
 def _gen(seed):
     return torch.Generator().manual_seed(seed)
+
+
+def _space(obs_dim, discrete, act_dim):
+    """SpaceInfo of Box(obs_dim) observations and Discrete(act_dim) or Box(act_dim) actions."""
+    action = spaces.Discrete(act_dim) if discrete else spaces.Box(-1.0, 1.0, (act_dim,))
+    return space_info(spaces.Box(-1.0, 1.0, (obs_dim,)), action)
 
 
 def _perturb(module, seed, scale=0.7):
@@ -74,8 +82,8 @@ def test_gaussian_log_std_is_state_independent_parameter():
 
 
 def test_make_policy_and_value_network_shapes():
-    cat = make_policy(4, True, 3, (8,), "relu", 0.0, _gen(0))
-    gau = make_policy(4, False, 2, (8,), "elu", 0.0, _gen(0))
+    cat = make_policy(_space(4, True, 3), (8,), "relu", 0.0, _gen(0))
+    gau = make_policy(_space(4, False, 2), (8,), "elu", 0.0, _gen(0))
     assert isinstance(cat, CategoricalPolicy) and cat.discrete
     assert isinstance(gau, GaussianPolicy) and not gau.discrete
     value = ValueNetwork(4, (8, 8), "tanh", _gen(0))
@@ -85,7 +93,7 @@ def test_make_policy_and_value_network_shapes():
 @pytest.mark.parametrize("activation", ["tanh", "relu", "elu"])
 @pytest.mark.parametrize("discrete", [True, False])
 def test_numpy_actor_forward_equals_torch(activation, discrete):
-    policy = _perturb(make_policy(6, discrete, 3, (16, 8), activation, 0.2, _gen(4)), 5)
+    policy = _perturb(make_policy(_space(6, discrete, 3), (16, 8), activation, 0.2, _gen(4)), 5)
     actor = policy.numpy_actor()
     obs = np.random.default_rng(0).normal(size=(50, 6)) * 2.0
     with torch.no_grad():

@@ -2,7 +2,8 @@
 
 An id is listed only if it passes the same checks as training: `trpo.envs.make_env` creates it
 (so optional dependencies such as Box2D or MuJoCo are really installed) and its spaces are ones
-the trainer supports (flat Box observations; Discrete or 1-D Box actions). Per environment name
+the trainer supports (flat Box observations, or Dict and Tuple observations it flattens;
+Discrete, MultiDiscrete, MultiBinary or 1-D Box actions). Per environment name
 only the newest working version is kept (Hopper-v5, not Hopper-v4). Namespaced jax ports
 (phys2d/, tabular/) and registry entries that are not plain environment classes (the shimmy
 compatibility wrappers, mujoco-py stubs) are skipped without being created.
@@ -112,21 +113,31 @@ def group_for(env_id: str) -> str | None:
 @lru_cache(maxsize=128)
 def describe(env_id: str) -> str:
     """One line on an env's spaces, e.g. '4 observations · 2 discrete actions', or the reason
-    it cannot be used."""
+    it cannot be used. Flattened Dict or Tuple observations say so, e.g.
+    '7 observations (flattened from a Dict space) · 3 binary actions'."""
     try:
         env, info = make_env(env_id)
     except Exception as exc:
         return str(exc)
     with contextlib.suppress(Exception):
         env.close()
-    if info.discrete:
+    plural = "s" if info.act_dim > 1 else ""
+    if info.action_kind == "discrete":
         actions = f"{info.act_dim} discrete actions"
+    elif info.action_kind == "multi_discrete":
+        choices = ", ".join(str(n) for n in info.action_nvec)
+        actions = f"{info.act_dim} discrete action component{plural} ({choices} choices)"
+    elif info.action_kind == "multi_binary":
+        actions = f"{info.act_dim} binary action{plural}"
     else:
         low, high = info.action_low, info.action_high
         same = low is not None and high is not None and len(set(low)) == 1 and len(set(high)) == 1
         bounds = f" in [{low[0]:g}, {high[0]:g}]" if same else ""
-        actions = f"{info.act_dim}-D continuous action{'s' if info.act_dim > 1 else ''}{bounds}"
-    return f"{info.obs_dim} observations · {actions}"
+        actions = f"{info.act_dim}-D continuous action{plural}{bounds}"
+    observations = f"{info.obs_dim} observations"
+    if info.flattened_from is not None:
+        observations += f" (flattened from a {info.flattened_from} space)"
+    return f"{observations} · {actions}"
 
 
 def clear_cache() -> None:

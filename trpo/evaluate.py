@@ -12,7 +12,8 @@ import torch
 from trpo.config import TRPOConfig
 from trpo.envs import SpaceInfo, make_env
 from trpo.normalization import ObservationNormalizer
-from trpo.policies import NumpyActor, Policy, make_policy
+from trpo.numpy_actor import NumpyActor
+from trpo.policies import Policy, make_policy
 from trpo.store import RunStoreError, open_run
 
 
@@ -27,12 +28,11 @@ class LoadedPolicy:
     iteration: int
 
     def act(self, obs: np.ndarray, actor: NumpyActor | None = None) -> np.ndarray:
-        """Deterministic action (argmax / mean), clipped to the action bounds, for one obs."""
+        """The env's deterministic action for one obs: argmax (per component), bits with
+        logit > 0, or the mean clipped to the action bounds (see SpaceInfo.env_action)."""
         actor = actor or self.policy.numpy_actor()
         action = actor.deterministic(self.normalizer(np.asarray(obs)[None]))[0]
-        if self.space.discrete:
-            return action + self.space.action_start
-        return np.clip(action, self.space.action_low, self.space.action_high)
+        return self.space.env_action(action)
 
 
 def load_policy(run_dir: str | os.PathLike[str]) -> LoadedPolicy:
@@ -43,9 +43,7 @@ def load_policy(run_dir: str | os.PathLike[str]) -> LoadedPolicy:
     env, space = make_env(config.env_id)
     env.close()
     policy = make_policy(
-        space.obs_dim,
-        space.discrete,
-        space.act_dim,
+        space,
         config.hidden_sizes,
         config.activation,
         config.log_std_init,

@@ -1,7 +1,9 @@
-"""Policy and value networks, and a numpy copy of the policy for fast rollouts.
+"""Policy and value networks; `numpy_actor()` gives a numpy copy for fast rollouts.
 
-Policies expose their distribution through plain tensors (logits, or mean and log std) and
-closed-form log-probability, KL and entropy: no torch.distributions objects in the hot path.
+Policies expose their distribution through plain tensors (log-probabilities, logits, or mean and
+log std) and closed-form log-probability, KL and entropy: no torch.distributions objects in the
+hot path. One policy per action space: Discrete -> categorical, Box -> diagonal Gaussian,
+MultiDiscrete -> one categorical per component, MultiBinary -> one Bernoulli per bit.
 """
 
 from __future__ import annotations
@@ -9,17 +11,19 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
+
+from trpo.numpy_actor import NumpyActor
+
+if TYPE_CHECKING:
+    from trpo.envs import SpaceInfo
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
-_NUMPY_ACTIVATIONS = {
-    "tanh": np.tanh,
-    "relu": lambda z: np.maximum(z, 0.0),
-    "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0))),
-}
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -45,9 +49,11 @@ def mlp(
 
 
 class Policy(nn.Module):
-    """Common interface: dist_params(obs) -> tuple of tensors, and closed forms on them."""
+    """Common interface: dist_params(obs) -> tuple of tensors, and closed forms on them.
 
-    discrete: bool
+    Every closed form works per sample: params are [B, ...] tensors, the results [B]."""
+
+    discrete: bool  # integer actions (Discrete, MultiDiscrete, MultiBinary)
 
     def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         raise NotImplementedError
@@ -96,7 +102,7 @@ class CategoricalPolicy(Policy):
         return -(params[0].exp() * params[0]).sum(-1)
 
     def numpy_actor(self) -> NumpyActor:
-        return NumpyActor(self.net, self.activation, log_std=None)
+        return NumpyActor(self.net, self.activation, "categorical")
 
 
 class GaussianPolicy(Policy):
@@ -138,9 +144,106 @@ class GaussianPolicy(Policy):
         return (params[1] + 0.5 * (1.0 + _LOG_2PI)).sum(-1)
 
     def numpy_actor(self) -> NumpyActor:
-        return NumpyActor(
-            self.net, self.activation, log_std=self.log_std.detach().numpy().astype(np.float64)
-        )
+        log_std = self.log_std.detach().numpy().astype(np.float64)
+        return NumpyActor(self.net, self.activation, "gaussian", log_std=log_std)
+
+
+class MultiCategoricalPolicy(Policy):
+    """pi(a|s) = prod_k softmax(z_k(s))[a_k] over MultiDiscrete(nvec) actions: one independent
+    categorical per component k with nvec[k] choices, the logits z_k side by side in one output
+    layer (as sb3's MultiCategoricalDistribution). Log-probability, KL and entropy of a product
+    of independent distributions are sums over the components (Cover & Thomas, ch. 2).
+
+    dist_params: (log_probs,) [B, sum(nvec)], each component's slice a log-softmax.
+    actions: [B, K] integers, K = len(nvec), component k in 0..nvec[k]-1.
+    """
+
+    discrete = True
+
+    def __init__(
+        self,
+        obs_dim: int,
+        nvec: Sequence[int],
+        hidden: Sequence[int],
+        activation: str,
+        generator: torch.Generator,
+    ) -> None:
+        super().__init__()
+        self.activation = activation
+        self.nvec = tuple(int(n) for n in nvec)
+        if not self.nvec or min(self.nvec) < 1:
+            raise ValueError(f"nvec must be positive numbers of choices, got {list(nvec)}")
+        self.net = mlp([obs_dim, *hidden, sum(self.nvec)], activation, 0.01, generator)
+        # index of each component's first logit [K]; not saved (follows from nvec)
+        first = torch.tensor([0, *itertools.accumulate(self.nvec)][:-1])
+        self.register_buffer("first_logit", first, persistent=False)
+
+    def log_softmax(self, logits: torch.Tensor) -> torch.Tensor:
+        """Each component's log-softmax over its own slice: [..., sum(nvec)], same shape."""
+        parts = logits.split(self.nvec, dim=-1)
+        return torch.cat([torch.log_softmax(z, dim=-1) for z in parts], dim=-1)
+
+    def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (self.log_softmax(self.net(obs)),)
+
+    def log_prob(self, params: tuple[torch.Tensor, ...], actions: torch.Tensor) -> torch.Tensor:
+        """sum_k log p_k(a_k)."""
+        return params[0].gather(-1, actions.long() + self.first_logit).sum(-1)
+
+    def kl(self, old: tuple[torch.Tensor, ...], new: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """sum_k sum_i p_ki (log p_ki - log q_ki): the components' KLs added up."""
+        return (old[0].exp() * (old[0] - new[0])).sum(-1)
+
+    def entropy(self, params: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """-sum_k sum_i p_ki log p_ki."""
+        return -(params[0].exp() * params[0]).sum(-1)
+
+    def numpy_actor(self) -> NumpyActor:
+        return NumpyActor(self.net, self.activation, "multi_categorical", nvec=self.nvec)
+
+
+class BernoulliPolicy(Policy):
+    """pi(a|s) = prod_j p_j^a_j (1 - p_j)^(1 - a_j), p_j = sigmoid(z_j(s)), over MultiBinary(n)
+    actions: one independent Bernoulli per bit, its logit z_j an output of the network (as sb3's
+    BernoulliDistribution). With log p = z - softplus(z) and log(1 - p) = -softplus(z):
+      log pi(a)  = sum_j a_j z_j - softplus(z_j)
+      H          = sum_j softplus(z_j) - p_j z_j
+      KL(p || q) = sum_j p_j (z_j - z'_j) + softplus(z'_j) - softplus(z_j)   (z' = q's logits)
+
+    dist_params: (logits,) [B, n]. actions: [B, n] in {0, 1}.
+    """
+
+    discrete = True
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_bits: int,
+        hidden: Sequence[int],
+        activation: str,
+        generator: torch.Generator,
+    ) -> None:
+        super().__init__()
+        self.activation = activation
+        self.net = mlp([obs_dim, *hidden, n_bits], activation, 0.01, generator)
+
+    def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (self.net(obs),)
+
+    def log_prob(self, params: tuple[torch.Tensor, ...], actions: torch.Tensor) -> torch.Tensor:
+        logits = params[0]
+        return (actions.to(logits.dtype) * logits - F.softplus(logits)).sum(-1)
+
+    def kl(self, old: tuple[torch.Tensor, ...], new: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        z0, z1 = old[0], new[0]
+        return (torch.sigmoid(z0) * (z0 - z1) + F.softplus(z1) - F.softplus(z0)).sum(-1)
+
+    def entropy(self, params: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        z = params[0]
+        return (F.softplus(z) - torch.sigmoid(z) * z).sum(-1)
+
+    def numpy_actor(self) -> NumpyActor:
+        return NumpyActor(self.net, self.activation, "bernoulli")
 
 
 class ValueNetwork(nn.Module):
@@ -156,62 +259,22 @@ class ValueNetwork(nn.Module):
         return self.net(obs).squeeze(-1)
 
 
-class NumpyActor:
-    """A frozen numpy copy of the policy network for sampling actions in the rollout loop.
-
-    One small matmul chain per vector step is several times cheaper in numpy than in torch at
-    these sizes. Log-probabilities for the update are recomputed in torch on the whole batch.
-    """
-
-    def __init__(self, net: nn.Sequential, activation: str, log_std: np.ndarray | None) -> None:
-        linears = [m for m in net if isinstance(m, nn.Linear)]
-        self.weights = [m.weight.detach().numpy().T.astype(np.float64) for m in linears]
-        self.biases = [m.bias.detach().numpy().astype(np.float64) for m in linears]
-        self.act = _NUMPY_ACTIVATIONS[activation]
-        self.std = None if log_std is None else np.exp(log_std)
-        pairs = list(zip(self.weights, self.biases, strict=True))
-        self.hidden, self.output = pairs[:-1], pairs[-1]
-        self.n_out = self.weights[-1].shape[1]
-
-    def forward(self, obs: np.ndarray) -> np.ndarray:
-        h = obs
-        for w, b in self.hidden:
-            h = self.act(h @ w + b)
-        w, b = self.output
-        return h @ w + b
-
-    def draw_noise(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        """Noise for `shape` = (steps, envs) samples, drawn at once (cheaper than per step):
-        Gumbel noise per action for categorical sampling, standard normals for Gaussians."""
-        if self.std is None:  # Gumbel noise: argmax(logits + g) samples softmax(logits)
-            return -np.log(-np.log(rng.random((*shape, self.n_out))))
-        return rng.standard_normal((*shape, self.n_out))
-
-    def sample_with(self, obs: np.ndarray, noise: np.ndarray) -> np.ndarray:
-        """Sample actions for a batch of obs from pre-drawn noise (see draw_noise)."""
-        out = self.forward(obs)
-        if self.std is None:
-            return (out + noise).argmax(axis=-1)
-        return out + self.std * noise
-
-    def sample(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return self.sample_with(obs, self.draw_noise(rng, (obs.shape[0],)))
-
-    def deterministic(self, obs: np.ndarray) -> np.ndarray:
-        out = self.forward(obs)
-        return out.argmax(axis=-1) if self.std is None else out
-
-
 def make_policy(
-    obs_dim: int,
-    discrete: bool,
-    act_dim: int,
+    space: SpaceInfo,
     hidden: Sequence[int],
     activation: str,
     log_std_init: float,
     generator: torch.Generator,
 ) -> Policy:
-    """Categorical policy for Discrete(act_dim), diagonal Gaussian for Box(act_dim,)."""
-    if discrete:
-        return CategoricalPolicy(obs_dim, act_dim, hidden, activation, generator)
-    return GaussianPolicy(obs_dim, act_dim, hidden, activation, log_std_init, generator)
+    """The policy for the env's action space: categorical (Discrete), diagonal Gaussian (Box),
+    one categorical per component (MultiDiscrete), one Bernoulli per bit (MultiBinary)."""
+    obs_dim, kind = space.obs_dim, space.action_kind
+    if kind == "discrete":
+        return CategoricalPolicy(obs_dim, space.act_dim, hidden, activation, generator)
+    if kind == "box":
+        return GaussianPolicy(obs_dim, space.act_dim, hidden, activation, log_std_init, generator)
+    if kind == "multi_discrete":
+        return MultiCategoricalPolicy(obs_dim, space.action_nvec, hidden, activation, generator)
+    if kind == "multi_binary":
+        return BernoulliPolicy(obs_dim, space.act_dim, hidden, activation, generator)
+    raise ValueError(f"no policy for action kind {kind!r}")

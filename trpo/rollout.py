@@ -14,7 +14,7 @@ import numpy as np
 
 from trpo.envs import SpaceInfo
 from trpo.normalization import ObservationNormalizer
-from trpo.policies import NumpyActor
+from trpo.numpy_actor import NumpyActor
 
 
 @dataclass
@@ -25,7 +25,9 @@ class Batch:
     obs: np.ndarray  # [T, N, obs_dim] policy inputs (normalised with frozen statistics)
     raw_obs: np.ndarray  # [T, N, obs_dim]
     next_obs: np.ndarray  # [T, N, obs_dim] policy inputs of s_{t+1}
-    actions: np.ndarray  # [T, N] (Discrete) or [T, N, act_dim] (Box), as sampled (unclipped)
+    # [T, N] (Discrete) or [T, N, act_dim] (the other kinds): the policy's actions as sampled
+    # (Box unclipped, Discrete and MultiDiscrete without their start offset)
+    actions: np.ndarray
     rewards: np.ndarray  # [T, N] raw env rewards
     terminated: np.ndarray  # [T, N] bool: true terminal state, no bootstrap
     episode_end: np.ndarray  # [T, N] bool: terminated or truncated
@@ -40,7 +42,7 @@ class Batch:
 def batch_bytes(space: SpaceInfo, steps: int) -> int:
     """Rough peak memory of one iteration's batch: the numpy arrays here plus the float32
     tensors, distribution parameters and autograd buffers of the update (64-wide MLPs)."""
-    act = 1 if space.discrete else space.act_dim
+    act = 1 if space.discrete else space.policy_outputs
     per_step = 8 * (3 * space.obs_dim + act + 4) + 4 * (2 * space.obs_dim + 4 * act + 8)
     per_step += 4 * 6 * 64 * 3  # hidden activations kept for gradients and Fisher products
     return steps * per_step
@@ -113,17 +115,13 @@ class Collector:
         obs_dim = space.obs_dim
         raw_obs = np.empty((T, N, obs_dim), dtype=np.float64)
         obs_in = np.empty((T, N, obs_dim), dtype=np.float64) if normalize.enabled else raw_obs
-        if space.discrete:
-            actions = np.empty((T, N), dtype=np.int64)
-        else:
-            actions = np.empty((T, N, space.act_dim), dtype=np.float64)
+        actions = np.empty((T, N, *space.action_shape), dtype=space.action_dtype)
         rewards = np.empty((T, N), dtype=np.float64)
         terminated = np.empty((T, N), dtype=bool)
         truncated = np.empty((T, N), dtype=bool)
         finals = []  # (t, info["final_obs"], info["_final_obs"]) where episodes ended
-        low, high, start = space.action_low, space.action_high, space.action_start
         obs = self.obs
-        step, sample = self.envs.step, actor.sample_with
+        step, sample, env_action = self.envs.step, actor.sample_with, space.env_action
         noise = actor.draw_noise(rng, (T, N))
         # The loop only steps and stores; everything else is done on whole arrays below.
         for t in range(T):
@@ -132,10 +130,7 @@ class Collector:
             else:
                 x = obs
             action = sample(x, noise[t])
-            if space.discrete:
-                next_obs, reward, term, trunc, info = step(action + start if start else action)
-            else:
-                next_obs, reward, term, trunc, info = step(np.clip(action, low, high))
+            next_obs, reward, term, trunc, info = step(env_action(action))
             raw_obs[t] = obs
             actions[t] = action
             rewards[t] = reward

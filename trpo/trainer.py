@@ -60,13 +60,7 @@ class Trainer:
         c, space = self.config, self.space
         self.generator = torch.Generator().manual_seed(c.seed)
         self.policy = make_policy(
-            space.obs_dim,
-            space.discrete,
-            space.act_dim,
-            c.hidden_sizes,
-            c.activation,
-            c.log_std_init,
-            self.generator,
+            space, c.hidden_sizes, c.activation, c.log_std_init, self.generator
         )
         self.value = ValueNetwork(space.obs_dim, c.hidden_sizes, c.activation, self.generator)
         self.vf_optimizer = torch.optim.Adam(
@@ -199,10 +193,10 @@ class Trainer:
         if c.normalize_advantages:
             advantages = standardize(advantages)
         adv = torch.as_tensor(advantages.reshape(-1), dtype=torch.float32)
-        if self.space.discrete:
-            actions = torch.as_tensor(batch.actions.reshape(-1))
-        else:
-            actions = torch.as_tensor(batch.actions.reshape(T * N, -1), dtype=torch.float32)
+        # [T*N] (Discrete) or [T*N, act_dim]; int64 for the integer kinds, float32 for Box
+        actions = torch.as_tensor(batch.actions.reshape(T * N, *self.space.action_shape))
+        if self.space.action_kind == "box":
+            actions = actions.float()
         with torch.no_grad():
             # cloned: a view of a parameter (Gaussian log std) must not follow later updates
             old = tuple(t.clone() for t in self.policy.dist_params(obs))
