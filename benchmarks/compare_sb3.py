@@ -183,7 +183,6 @@ def train_sb3(
     import numpy as np
     from sb3_contrib import TRPO
     from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.vec_env import VecNormalize
 
     from trpo.config import preset
@@ -208,27 +207,10 @@ def train_sb3(
         callback = make_callback(total.start) if make_callback is not None else None
         model.learn(total_timesteps=config.total_steps, callback=callback)
 
-    eval_env = make_vec_env(config.env_id, n_envs=1, seed=EVAL_SEED)
-    if normalize:
-        eval_env = VecNormalize(
-            eval_env,
-            training=False,
-            norm_obs=config.normalize_observations,
-            norm_reward=False,
-            gamma=config.gamma,
-        )
-        eval_env.obs_rms = env.obs_rms  # share the training statistics (frozen: training=False)
-    returns, _ = evaluate_policy(
-        model,
-        eval_env,
-        n_eval_episodes=job["episodes"],
-        deterministic=True,
-        return_episode_rewards=True,
-    )
+    obs_rms = env.obs_rms if normalize and config.normalize_observations else None
+    returns = evaluate_sb3(model, config.env_id, obs_rms, job["episodes"])
     last = [info["r"] for info in model.ep_info_buffer]
     env.close()
-    eval_env.close()
-    returns = [float(r) for r in returns]
     return {
         "wall_s": total.seconds,
         "construct_s": construct.seconds,
@@ -244,6 +226,36 @@ def train_sb3(
             "log_std_init": kwargs["policy_kwargs"]["log_std_init"],
         },
     }
+
+
+def evaluate_sb3(model: Any, env_id: str, obs_rms: Any, episodes: int) -> list[float]:
+    """sb3's deterministic policy on exactly the episodes trpo.evaluate.evaluate plays (episode i
+    reset with seed EVAL_SEED + i, same step cap), observations normalised as VecNormalize does
+    with the frozen training statistics: both implementations face the same start states."""
+    import gymnasium as gym
+    import numpy as np
+
+    from trpo.evaluate import episode_step_cap
+
+    env = gym.make(env_id)
+    returns = []
+    try:
+        cap = episode_step_cap(env)
+        for i in range(episodes):
+            obs, _ = env.reset(seed=EVAL_SEED + i)
+            total, length, done = 0.0, 0, False
+            while not done and length < cap:
+                if obs_rms is not None:  # VecNormalize.normalize_obs, clip_obs = 10
+                    obs = np.clip((obs - obs_rms.mean) / np.sqrt(obs_rms.var + 1e-8), -10, 10)
+                action, _ = model.predict(obs, deterministic=True)  # clipped to the bounds
+                obs, reward, terminated, truncated, _ = env.step(action)
+                total += float(reward)
+                length += 1
+                done = terminated or truncated
+            returns.append(total)
+    finally:
+        env.close()
+    return returns
 
 
 TRAINERS = {IMPL_OURS: train_ours, IMPL_SB3: train_sb3, IMPL_SB3_SDE: train_sb3}

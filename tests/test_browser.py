@@ -33,6 +33,7 @@ CHROMIUM_ARGS = [
 ]
 CHARTS = ("returns", "kl", "backtrack", "cg")
 FIRST_NAVIGATION_MS = 180_000
+NAVIGATION_MS = 90_000
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
@@ -116,7 +117,7 @@ def warmed(server, browser):
     context = browser.new_context()
     page = context.new_page()
     page.goto("about:blank")  # Chromium's own start-up
-    page.goto(url, timeout=FIRST_NAVIGATION_MS)
+    page.goto(url, wait_until="domcontentloaded", timeout=FIRST_NAVIGATION_MS)
     page.wait_for_selector("[data-testid=stSidebarNav]", timeout=FIRST_NAVIGATION_MS)
     context.close()
 
@@ -125,8 +126,9 @@ def new_tab(browser, url: str, path: str = ""):
     context = browser.new_context(viewport={"width": 1280, "height": 1400})
     page = context.new_page()
     page.set_default_timeout(30_000)
-    page.goto(f"{url}/{path}")
-    page.wait_for_selector("[data-testid=stSidebarNav]")
+    # DOM content, not the 'load' event: a cold Chromium was seen to miss 'load' for 30 s
+    page.goto(f"{url}/{path}", wait_until="domcontentloaded", timeout=NAVIGATION_MS)
+    page.wait_for_selector("[data-testid=stSidebarNav]", timeout=NAVIGATION_MS)
     return page
 
 
