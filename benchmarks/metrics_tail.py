@@ -3,12 +3,15 @@
 The log is made of real records (a short CartPole run with the geometry probe, about 2.4 KB a
 line) copied up to --records iterations. Timed, each as the median of --repeats calls:
 
-- no change: the log is unchanged since the last call (a dashboard tab polling an idle run);
+- no change, settled: the log is unchanged since the last call and was last written more than
+  3 s ago (a dashboard tab polling an idle run);
+- no change, just written: unchanged since the last call but written less than 3 s ago (a
+  poll between two iterations of a training run);
 - one appended line: one record appended before each call (a run training at one iteration
   per refresh);
 - full parse: `load_metrics` (every line parsed again), for scale.
 
-    python benchmarks/metrics_tail.py            # about 20 s
+    python benchmarks/metrics_tail.py            # about 25 s
 """
 
 from __future__ import annotations
@@ -52,11 +55,19 @@ def measure(run_dir: Path, extra: list[str], repeats: int) -> dict[str, float]:
 
     tail = MetricsTail(run_dir)
     tail.frame()
-    idle = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        tail.frame()
-        idle.append(time.perf_counter() - start)
+
+    def unchanged() -> list[float]:
+        samples = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            tail.frame()
+            samples.append(time.perf_counter() - start)
+        return samples
+
+    fresh = unchanged()
+    time.sleep(3.5)
+    tail.frame()
+    idle = unchanged()
     grow = []
     for line in extra[:repeats]:
         with open(run_dir / "metrics.jsonl", "a") as handle:
@@ -71,6 +82,7 @@ def measure(run_dir: Path, extra: list[str], repeats: int) -> dict[str, float]:
         full.append(time.perf_counter() - start)
     return {
         "no_change_ms": median_ms(idle),
+        "no_change_just_written_ms": median_ms(fresh),
         "one_line_ms": median_ms(grow),
         "full_parse_ms": median_ms(full),
         "log_bytes": (run_dir / "metrics.jsonl").stat().st_size,
@@ -91,18 +103,27 @@ def main() -> None:
         result = measure(run_dir, extra, args.repeats)
     print(
         common.markdown_table(
-            ["code", "records", "log MB", "no change (ms)", "one line (ms)", "full parse (ms)"],
+            [
+                "code",
+                "records",
+                "log MB",
+                "no change (ms)",
+                "no change, just written (ms)",
+                "one line (ms)",
+                "full parse (ms)",
+            ],
             [
                 [
                     args.label,
                     args.records,
                     result["log_bytes"] / 1e6,
                     result["no_change_ms"],
+                    result["no_change_just_written_ms"],
                     result["one_line_ms"],
                     result["full_parse_ms"],
                 ]
             ],
-            digits=[0, 0, 1, 3, 2, 1],
+            digits=[0, 0, 1, 3, 3, 2, 1],
         )
     )
     common.write_results(
