@@ -2,9 +2,12 @@
 
 Both readers of metrics.jsonl, the full one (`Run.records`, `load_metrics`) and the incremental
 one (`MetricsTail`), split and parse lines here, so they skip the same lines: a blank line, a
-line that is not a JSON object with an integer `iteration` (garbage), and an unterminated last
-piece that does not parse (a record still being written). An unterminated last piece that does
-parse is a record: both readers count it. No file access here.
+line that is not a record (garbage: not a JSON object, no integer `iteration`, or a known field
+of the wrong type, see `_well_typed`), and an unterminated last piece that does not parse (a
+record still being written). An unterminated last piece that does parse is a record: both
+readers count it. Fields missing from a record (an older version's) become NaN, except
+iteration and env_steps, which every version wrote; unknown fields (a newer version's) are
+kept. No file access here.
 """
 
 from __future__ import annotations
@@ -40,6 +43,90 @@ _NOT_NUMERIC = (
 )
 
 
+_NUMBER = (int, float, type(None))
+# The JSON types a record's known fields may have (bool is not a number here).
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "iteration": (int,),
+    "env_steps": (int,),
+    "episodes": (int, type(None)),
+    "backtrack_index": (int, type(None)),
+    "step_accepted": (bool,),
+    "reject_reason": (str, type(None)),
+    "cg_residuals": (list,),
+    "line_search": (list,),
+    "geometry": (dict, type(None)),
+    "extra": (dict,),
+}
+NUMBER_FIELDS = (
+    "wall_time_s",
+    "iteration_time_s",
+    "steps_per_s",
+    "return_mean",
+    "return_std",
+    "return_min",
+    "return_max",
+    "length_mean",
+    "kl",
+    "surrogate_before",
+    "surrogate_after",
+    "grad_norm",
+    "g_dot_x",
+    "x_h_x",
+    "step_scale",
+    "step_norm",
+    "entropy",
+    "log_std_mean",
+    "value_loss",
+    "explained_variance",
+    "time_collect_s",
+    "time_advantages_s",
+    "time_cg_s",
+    "time_linesearch_s",
+    "time_value_s",
+    "time_probe_s",
+)
+FIELD_TYPES.update({name: _NUMBER for name in NUMBER_FIELDS})
+
+
+CANDIDATE_TYPES: dict[str, tuple[type, ...]] = {
+    "j": (int,),
+    "fraction": _NUMBER,
+    "kl": _NUMBER,
+    "actual_improvement": _NUMBER,
+    "expected_improvement": _NUMBER,
+    "kl_ok": (bool,),
+    "improved": (bool,),
+}
+GEOMETRY_LISTS = ("fractions", "kl", "improvement", "kl_model", "improvement_model")
+
+
+def _typed(value: Any, types: tuple[type, ...]) -> bool:
+    return isinstance(value, types) and (bool in types or not isinstance(value, bool))
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, list) and all(_typed(v, _NUMBER) for v in value)
+
+
+def _well_typed(row: dict[str, Any]) -> bool:
+    """Known fields have their types; line search candidates, CG residuals and the geometry
+    probe hold what the charts read. Every field but iteration and env_steps may be missing."""
+    if not all(_typed(row[k], t) for k, t in FIELD_TYPES.items() if k in row):
+        return False
+    if "env_steps" not in row or row["env_steps"] is None:
+        return False
+    candidates = row.get("line_search", [])
+    if not all(
+        isinstance(c, dict) and all(_typed(c.get(k), t) for k, t in CANDIDATE_TYPES.items())
+        for c in candidates
+    ):
+        return False
+    geometry = row.get("geometry")
+    if isinstance(geometry, dict) and not all(_numbers(geometry.get(k)) for k in GEOMETRY_LISTS):
+        return False
+    return _numbers(row.get("cg_residuals", []))
+
+
 def parse_record(line: bytes) -> dict[str, Any] | None:
     """The record on one line, or None for a blank line, garbage or half a record."""
     if not line.strip():
@@ -48,7 +135,7 @@ def parse_record(line: bytes) -> dict[str, Any] | None:
         row = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
-    return row if isinstance(row, dict) and type(row.get("iteration")) is int else None
+    return row if isinstance(row, dict) and "iteration" in row and _well_typed(row) else None
 
 
 def parse_lines(data: bytes) -> tuple[list[dict[str, Any]], int, int]:

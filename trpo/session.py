@@ -15,8 +15,8 @@ from typing import Any
 
 from trpo.config import TRPOConfig
 from trpo.record import IterationRecord
-from trpo.store import Run, RunStore, open_run
-from trpo.trainer import Trainer, TrainerState
+from trpo.store import CHECKPOINT, Run, RunStore, RunStoreError, open_run
+from trpo.trainer import StateMismatchError, Trainer, TrainerState
 
 OnRecord = Callable[[IterationRecord], None]
 
@@ -56,7 +56,12 @@ class TrainingSession:
         if run.has_checkpoint():
             checkpoint = run.load_checkpoint()
             state = TrainerState(checkpoint.tensors, checkpoint.meta)
-        trainer = Trainer(config, state)
+        try:
+            trainer = Trainer(config, state)
+        except StateMismatchError as exc:
+            raise RunStoreError(
+                f"{run.path / CHECKPOINT} does not match the run's config.json: {exc}"
+            ) from exc
         try:
             run.remove_stale_temp_files()
             if config != run.config():

@@ -36,7 +36,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from trpo.config import TRPOConfig
+from trpo.config import ConfigError, TRPOConfig
 from trpo.metrics_log import parse_lines, parse_record, records_to_frame
 from trpo.record import IterationRecord
 
@@ -109,6 +109,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
 class Checkpoint:
     tensors: dict[str, torch.Tensor]
     meta: dict[str, Any]
+    digest: str = ""  # SHA-256 of the file: tells two checkpoints apart whatever their stat
 
 
 class Run:
@@ -123,17 +124,26 @@ class Run:
 
     # --- config, meta, status ---------------------------------------------------------------
     def config(self) -> TRPOConfig:
+        """The run's config: RunStoreError if config.json cannot be read, ConfigError if it
+        does not hold a valid config."""
         try:
-            text = (self.path / "config.json").read_text()
+            text = (self.path / "config.json").read_bytes().decode()
         except OSError as exc:
             raise RunStoreError(f"{self.path}: cannot read config.json ({exc})") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError([f"config is not UTF-8 text ({exc})"]) from exc
         return TRPOConfig.from_json(text)
 
     def write_config(self, config: TRPOConfig) -> None:
         atomic_write_bytes(self.path / "config.json", (config.to_json() + "\n").encode())
 
     def meta(self) -> dict[str, Any]:
-        return self._read_json("meta.json", {})
+        """meta.json, without a name, created time or tags of the wrong type ({} if unreadable)."""
+        data = self._read_json("meta.json", {})
+        for key, kind in (("name", str), ("created", str), ("tags", dict)):
+            if not isinstance(data.get(key, kind()), kind):
+                del data[key]
+        return data
 
     def status(self) -> dict[str, Any]:
         return self._read_json("status.json", {"state": "unknown"})
@@ -156,8 +166,8 @@ class Run:
 
     def _read_json(self, name: str, default: dict[str, Any]) -> dict[str, Any]:
         try:
-            data = json.loads((self.path / name).read_text())
-        except (OSError, json.JSONDecodeError):
+            data = json.loads((self.path / name).read_bytes())
+        except (OSError, ValueError):  # missing, unreadable, not JSON or not UTF-8
             return dict(default)
         return data if isinstance(data, dict) else dict(default)
 
@@ -235,7 +245,7 @@ class Run:
             raise RunStoreError(f"{path} is not a valid checkpoint: {exc}") from exc
         if not isinstance(meta, dict):
             raise RunStoreError(f"{path} is not a valid checkpoint: metadata is not an object")
-        return Checkpoint(tensors, meta)
+        return Checkpoint(tensors, meta, hashlib.sha256(data).hexdigest())
 
 
 class RunStore:
@@ -336,6 +346,7 @@ class MetricsTail:
         self._digest = hashlib.sha256()  # of those bytes
         self._rows: list[dict[str, Any]] = []
         self._last: dict[str, Any] | None = None  # the unterminated last piece, if a record
+        self._garbage = 0  # complete lines that were not records
         self._stat: tuple[int, ...] | None = None
         self._settled = False
 
@@ -347,6 +358,12 @@ class MetricsTail:
     def frame(self) -> pd.DataFrame:
         """The metrics table of the log now (RunStoreError if it exists but cannot be read)."""
         return self.snapshot()[0]
+
+    @property
+    def garbage(self) -> int:
+        """Complete lines of the log, as last read, that were not records (skipped)."""
+        with self._lock:
+            return self._garbage
 
     def snapshot(self) -> tuple[pd.DataFrame, int]:
         """(frame, version), taken together."""
@@ -381,6 +398,7 @@ class MetricsTail:
         rows, garbage, end = parse_lines(data)
         if garbage:
             log.warning("%s: skipped %d unreadable line(s)", self.path, garbage)
+            self._garbage += garbage
         last = parse_record(data[end:])
         changed = rewritten or bool(rows) or last != self._last
         self._rows.extend(rows)
