@@ -43,19 +43,20 @@ _NOT_NUMERIC = (
 )
 
 
-_NUMBER = (int, float, type(None))
-# The JSON types a record's known fields may have (bool is not a number here).
-FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "iteration": (int,),
-    "env_steps": (int,),
-    "episodes": (int, type(None)),
-    "backtrack_index": (int, type(None)),
-    "step_accepted": (bool,),
-    "reject_reason": (str, type(None)),
-    "cg_residuals": (list,),
-    "line_search": (list,),
-    "geometry": (dict, type(None)),
-    "extra": (dict,),
+# json.loads gives exact types (bool is not an int here), so checks compare type(value).
+_NONE = type(None)
+_NUMBER = frozenset({int, float, _NONE})
+FIELD_TYPES: dict[str, frozenset[type]] = {
+    "iteration": frozenset({int}),
+    "env_steps": frozenset({int}),
+    "episodes": frozenset({int, _NONE}),
+    "backtrack_index": frozenset({int, _NONE}),
+    "step_accepted": frozenset({bool}),
+    "reject_reason": frozenset({str, _NONE}),
+    "cg_residuals": frozenset({list}),
+    "line_search": frozenset({list}),
+    "geometry": frozenset({dict, _NONE}),
+    "extra": frozenset({dict}),
 }
 NUMBER_FIELDS = (
     "wall_time_s",
@@ -86,43 +87,39 @@ NUMBER_FIELDS = (
     "time_probe_s",
 )
 FIELD_TYPES.update({name: _NUMBER for name in NUMBER_FIELDS})
-
-
-CANDIDATE_TYPES: dict[str, tuple[type, ...]] = {
-    "j": (int,),
+CANDIDATE_TYPES: dict[str, frozenset[type]] = {
+    "j": frozenset({int}),
     "fraction": _NUMBER,
     "kl": _NUMBER,
     "actual_improvement": _NUMBER,
     "expected_improvement": _NUMBER,
-    "kl_ok": (bool,),
-    "improved": (bool,),
+    "kl_ok": frozenset({bool}),
+    "improved": frozenset({bool}),
 }
 GEOMETRY_LISTS = ("fractions", "kl", "improvement", "kl_model", "improvement_model")
 
 
-def _typed(value: Any, types: tuple[type, ...]) -> bool:
-    return isinstance(value, types) and (bool in types or not isinstance(value, bool))
-
-
 def _numbers(value: Any) -> bool:
-    return isinstance(value, list) and all(_typed(v, _NUMBER) for v in value)
+    return type(value) is list and _NUMBER.issuperset(map(type, value))
 
 
 def _well_typed(row: dict[str, Any]) -> bool:
     """Known fields have their types; line search candidates, CG residuals and the geometry
     probe hold what the charts read. Every field but iteration and env_steps may be missing."""
-    if not all(_typed(row[k], t) for k, t in FIELD_TYPES.items() if k in row):
+    if "env_steps" not in row:
         return False
-    if "env_steps" not in row or row["env_steps"] is None:
-        return False
-    candidates = row.get("line_search", [])
-    if not all(
-        isinstance(c, dict) and all(_typed(c.get(k), t) for k, t in CANDIDATE_TYPES.items())
-        for c in candidates
-    ):
-        return False
+    for key, value in row.items():
+        types = FIELD_TYPES.get(key)
+        if types is not None and type(value) not in types:
+            return False
+    for candidate in row.get("line_search", ()):
+        if type(candidate) is not dict:
+            return False
+        for key, types in CANDIDATE_TYPES.items():
+            if type(candidate.get(key)) not in types:
+                return False
     geometry = row.get("geometry")
-    if isinstance(geometry, dict) and not all(_numbers(geometry.get(k)) for k in GEOMETRY_LISTS):
+    if geometry is not None and not all(_numbers(geometry.get(k)) for k in GEOMETRY_LISTS):
         return False
     return _numbers(row.get("cg_residuals", []))
 
