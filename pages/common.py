@@ -18,7 +18,10 @@ import streamlit as st
 
 from trpo.background import TrainingRegistry, shared_registry
 from trpo.config import ConfigError, TRPOConfig
-from trpo.store import METRICS, MetricsTail, Run, RunStore
+from trpo.envs import EnvError
+from trpo.metrics_log import records_to_frame
+from trpo.run_check import Problem, metrics_problems, not_run_folders, run_problems
+from trpo.store import MetricsTail, Run, RunStore, RunStoreError
 
 MAX_CONCURRENT_RUNS = int(os.environ.get("TRPO_MAX_RUNS", "3"))
 
@@ -38,54 +41,92 @@ def store() -> RunStore:
     return RunStore(runs_dir())
 
 
-def metrics_version(run: Run) -> tuple[int, int]:
-    """(size, mtime) of the metrics log: changes exactly when a record is appended."""
-    try:
-        stat = (run.path / METRICS).stat()
-    except FileNotFoundError:
-        return (0, 0)
-    return (stat.st_size, stat.st_mtime_ns)
-
-
-@st.cache_resource(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=256)
 def _tail(path: str) -> MetricsTail:
     return MetricsTail(path)
 
 
-@st.cache_resource(show_spinner=False, max_entries=256)
-def _metrics(path: str, version: tuple[int, int]) -> pd.DataFrame:
-    """Shared by every tab (do not modify the frame); new records are parsed incrementally."""
-    return _tail(path).frame()
+NO_METRICS = records_to_frame([])
+
+
+def metrics_snapshot(run: Run) -> tuple[pd.DataFrame, int]:
+    """The run's metrics and their version, a process-wide number that changes with the frame:
+    the key of every cache drawn from it (0: no table, the log cannot be read; `problems` says
+    why). New records are parsed incrementally; the reader notices a rewritten log (see
+    trpo.store.MetricsTail). Do not modify the frame."""
+    try:
+        return _tail(str(run.path)).snapshot()
+    except RunStoreError:
+        return NO_METRICS, 0
 
 
 def metrics(run: Run) -> pd.DataFrame:
-    """The run's metrics, re-read only when the log has grown."""
-    return _metrics(str(run.path), metrics_version(run))
+    """The run's metrics (shared: do not modify)."""
+    return metrics_snapshot(run)[0]
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
-def _figure(kind: str, path: str, version: tuple[int, int], args: tuple[Any, ...]) -> Any:
+def _figure(kind: str, version: int, args: tuple[Any, ...], _frame: pd.DataFrame) -> Any:
     from trpo import plots
 
-    frame = _metrics(path, version)
     builders = {
-        "returns": lambda: plots.returns_figure(frame),
-        "kl": lambda: plots.kl_figure(frame, *args),
-        "backtrack": lambda: plots.backtrack_figure(frame, *args),
-        "cg": lambda: plots.cg_residuals_figure(frame),
+        "returns": lambda: plots.returns_figure(_frame),
+        "kl": lambda: plots.kl_figure(_frame, *args),
+        "backtrack": lambda: plots.backtrack_figure(_frame, *args),
+        "cg": lambda: plots.cg_residuals_figure(_frame),
     }
     return builders[kind]()
 
 
 def figure(kind: str, run: Run, *args: Any) -> Any:
-    """A live chart of a run, built once per new iteration and shared by every tab."""
-    return _figure(kind, str(run.path), metrics_version(run), args)
+    """A live chart of a run, built once per new version of its metrics, shared by every tab."""
+    frame, version = metrics_snapshot(run)
+    return _figure(kind, version, args, frame)
+
+
+# --- library errors and run problems, in the library's words ----------------------------------
+
+# What the library raises for bad input or bad files; anything else is a bug.
+LIBRARY_ERRORS = (RunStoreError, ConfigError, EnvError)
+
+
+def error_text(exc: BaseException) -> str:
+    """A library error in its own words (every problem of a ConfigError)."""
+    return "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
+
+
+def problems(run: Run) -> list[Problem]:
+    """Everything wrong with a run folder: its files (trpo.run_check) and its metrics log."""
+    tail = _tail(str(run.path))
+    try:
+        records, error = len(tail.snapshot()[0]), None
+    except RunStoreError as exc:
+        records, error = 0, str(exc)
+    running = run.state() == "running"
+    return [*run_problems(run), *metrics_problems(records, tail.garbage, error, running)]
+
+
+def show_problems(run: Run, name_the_run: bool = False) -> None:
+    """One st.error (the run cannot be shown) or st.warning per problem of the run."""
+    for problem in problems(run):
+        text = f"**{run.id}**: {problem.text}" if name_the_run else problem.text
+        (st.error if problem.level == "error" else st.warning)(text)
+
+
+def warn_not_runs() -> None:
+    """A warning for each folder of the runs directory that has run files but no config.json."""
+    for folder in not_run_folders(runs_dir()):
+        st.warning(
+            f"**{folder.name}** is not listed: it holds run files but no config.json, so its "
+            "settings are lost and it cannot be read as a run."
+        )
 
 
 def safe_config(run: Run) -> TRPOConfig | None:
+    """The run's config, or None if it cannot be used (`problems` says why)."""
     try:
         return run.config()
-    except (ConfigError, OSError):
+    except (ConfigError, RunStoreError, OSError):
         return None
 
 
@@ -102,7 +143,9 @@ def run_label(run: Run, config: TRPOConfig | None = None) -> str:
 
 
 def pick_run(key: str, label: str = "Run") -> Run | None:
-    """A run selector over the store (newest first); remembers the choice across pages."""
+    """A run selector over the store (newest first); remembers the choice across pages. The
+    chosen run's problems are shown below it."""
+    warn_not_runs()
     runs = store().runs()
     if not runs:
         st.info("No runs yet: start one on the Train page or with `python -m trpo train`.")
@@ -114,7 +157,9 @@ def pick_run(key: str, label: str = "Run") -> Run | None:
         label, ids, index=index, key=key, format_func=lambda i: run_label(runs[ids.index(i)])
     )
     st.session_state["selected_run"] = chosen
-    return runs[ids.index(chosen)]
+    run = runs[ids.index(chosen)]
+    show_problems(run)
+    return run
 
 
 # --- helpers added for the Runs page ---------------------------------------------------------

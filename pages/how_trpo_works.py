@@ -67,8 +67,10 @@ run = pick_run("how_run", label="Annotate with the latest iteration of")
 config: TRPOConfig | None = safe_config(run) if run is not None else None
 frame = metrics(run) if run is not None and config is not None else pd.DataFrame()
 row = frame.iloc[-1] if len(frame) else None
-if run is not None and row is None:
+if run is not None and config is not None and row is None:
     st.info("This run has no iteration yet: the page shows symbols only.")
+elif run is not None and config is None:
+    st.info("This run's config cannot be used (see above): the page shows symbols only.")
 where = f"Run {run.id}, iteration {int(row['iteration'])}" if row is not None else ""
 st.page_link(
     "pages/trust_region.py",

@@ -2,28 +2,23 @@
 
 The episode is rendered off-screen in this script's thread by `trpo.replay.render_episode`
 (env created, rendered and closed there); only the resulting MP4 bytes are cached, keyed by the
-run folder, the checkpoint's modification time, the seed and the step cap.
+run folder, the checkpoint's content digest (never its mtime: two checkpoints saved within one
+timestamp tick must not share a video), the seed and the step cap.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-from pages.common import (
-    ensure_app_navigation,
-    pick_run,
-)
+from pages.common import LIBRARY_ERRORS, ensure_app_navigation, error_text, pick_run
 from trpo.replay import (
-    CheckpointSummary,
     NoCheckpointError,
     Replay,
     ReplayError,
     checkpoint_summary,
     render_episode,
 )
-from trpo.store import CHECKPOINT, RunStoreError
+from trpo.store import RunStoreError
 
 ensure_app_navigation()
 
@@ -31,20 +26,8 @@ MAX_STEPS_CHOICES = (100, 250, 500, 1000)
 RESULT_KEY = "replay_result"
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def _summary(path: str, mtime_ns: int) -> CheckpointSummary | None:
-    return checkpoint_summary(path)
-
-
-def _checkpoint_mtime(path: str) -> int:
-    try:
-        return (Path(path) / CHECKPOINT).stat().st_mtime_ns
-    except OSError:
-        return 0
-
-
 @st.cache_data(show_spinner=False, max_entries=24)
-def _replay(path: str, checkpoint_mtime_ns: int, seed: int, max_steps: int) -> Replay:
+def _replay(path: str, checkpoint_version: str, seed: int, max_steps: int) -> Replay:
     """The video bytes and episode numbers (never the env: its GL context is thread-bound)."""
     return render_episode(path, seed=seed, max_steps=max_steps)
 
@@ -63,7 +46,7 @@ if run is None:
 
 path = str(run.path)
 try:
-    summary = _summary(path, _checkpoint_mtime(path))
+    summary = checkpoint_summary(path)
 except RunStoreError as exc:
     st.error(f"The checkpoint of this run cannot be read: {exc}")
     st.stop()
@@ -107,22 +90,22 @@ play = right.button("Play an episode", key="replay_play", type="primary")
 
 request = {"run": run.id, "seed": seed, "max_steps": max_steps}
 if play:
-    mtime = summary.mtime_ns
+    version = summary.version
     try:
         with st.spinner(f"Rendering an episode of {run.id}…", show_time=True):
-            replay = _replay(path, mtime, seed, max_steps)
+            replay = _replay(path, version, seed, max_steps)
     except NoCheckpointError as exc:
         st.info(str(exc))
         st.stop()
-    except (ReplayError, RunStoreError) as exc:
-        st.error(str(exc))
+    except (ReplayError, *LIBRARY_ERRORS) as exc:
+        st.error(f"No replay: {error_text(exc)}")
         st.stop()
-    st.session_state[RESULT_KEY] = {**request, "mtime": mtime, "replay": replay}
+    st.session_state[RESULT_KEY] = {**request, "version": version, "replay": replay}
 
 shown = st.session_state.get(RESULT_KEY)
 if shown is not None and all(shown[k] == v for k, v in request.items()):
     replay = shown["replay"]
-    if shown["mtime"] != summary.mtime_ns:
+    if shown["version"] != summary.version:
         st.caption(
             f"This replay used the checkpoint of iteration {replay.iteration:,}; a newer one "
             "has been saved since. Click Play to watch it."

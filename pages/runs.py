@@ -13,16 +13,17 @@ import streamlit as st
 
 from pages.common import (
     DeleteRefused,
-    _metrics,
     delete_run,
     ensure_app_navigation,
     flat_metrics,
     get_registry,
     metrics,
-    metrics_version,
+    metrics_snapshot,
     run_label,
     safe_config,
+    show_problems,
     store,
+    warn_not_runs,
 )
 from trpo import plots
 from trpo.store import Run
@@ -163,30 +164,35 @@ def seed_groups(runs: list[Run]) -> dict[str, list[Run]]:
     return groups
 
 
-def _versions(runs: list[Run]) -> tuple[tuple[str, tuple[int, int]], ...]:
-    return tuple((str(r.path), metrics_version(r)) for r in runs)
+def _snapshots(runs: list[Run]) -> tuple[tuple[int, ...], tuple[pd.DataFrame, ...]]:
+    """The runs' metrics versions (the cache key) and frames, taken together."""
+    pairs = [metrics_snapshot(r) for r in runs]
+    return tuple(v for _, v in pairs), tuple(f for f, _ in pairs)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _overlay(labels: tuple[str, ...], versions: tuple, window: int) -> Any:
-    curves = {label: _metrics(path, v) for label, (path, v) in zip(labels, versions, strict=True)}
-    return plots.overlay_figure(curves, window)
+def _overlay(
+    labels: tuple[str, ...], versions: tuple[int, ...], window: int, _frames: tuple
+) -> Any:
+    return plots.overlay_figure(dict(zip(labels, _frames, strict=True)), window)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _band(groups: tuple[tuple[str, tuple], ...], window: int) -> Any:
-    frames = {label: [_metrics(path, v) for path, v in versions] for label, versions in groups}
+def _band(groups: tuple[tuple[str, tuple[int, ...]], ...], window: int, _frames: tuple) -> Any:
+    frames = {label: list(group) for (label, _), group in zip(groups, _frames, strict=True)}
     return plots.seed_band_figure(frames, window)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _csv(versions: tuple, names: tuple[str, ...]) -> str:
+def _csv(
+    versions: tuple[int, ...], ids: tuple[str, ...], names: tuple[str, ...], _frames: tuple
+) -> str:
     parts = []
-    for (path, v), name in zip(versions, names, strict=True):
-        frame = flat_metrics(_metrics(path, v))
-        frame.insert(0, "run_id", path.rsplit("/", 1)[-1])
-        frame.insert(1, "run_name", name)
-        parts.append(frame)
+    for frame, run_id, name in zip(_frames, ids, names, strict=True):
+        flat = flat_metrics(frame)
+        flat.insert(0, "run_id", run_id)
+        flat.insert(1, "run_name", name)
+        parts.append(flat)
     return pd.concat(parts, ignore_index=True).to_csv(index=False) if parts else ""
 
 
@@ -221,9 +227,11 @@ def compare_section(was_running: bool) -> None:
     if not selected:
         st.info("Choose one or more runs to plot their returns.")
         return
+    versions, frames = _snapshots(selected)
     if grouped:
-        groups = seed_groups(selected)
-        fig = _band(tuple((label, _versions(g)) for label, g in groups.items()), window)
+        groups = [(label, _snapshots(members)) for label, members in seed_groups(selected).items()]
+        keys = tuple((label, group_versions) for label, (group_versions, _) in groups)
+        fig = _band(keys, window, tuple(group_frames for _, (_, group_frames) in groups))
     else:
         taken: set[str] = set()
         names = []
@@ -231,9 +239,10 @@ def compare_section(was_running: bool) -> None:
             label = _unique(run_label(run), taken, run.id)
             taken.add(label)
             names.append(label)
-        fig = _overlay(tuple(names), _versions(selected), window)
+        fig = _overlay(tuple(names), versions, window, frames)
     st.plotly_chart(fig, key="runs_overlay")
-    csv = _csv(_versions(selected), tuple(r.meta().get("name") or "" for r in selected))
+    run_ids = tuple(r.id for r in selected)
+    csv = _csv(versions, run_ids, tuple(r.meta().get("name") or "" for r in selected), frames)
     st.download_button(
         f"Download metrics of {len(selected)} run(s) as CSV",
         data=csv,
@@ -324,10 +333,13 @@ st.caption(
     "Every run in the runs directory, whether started here, from the command line "
     "(`python -m trpo train`) or by a sweep."
 )
+warn_not_runs()
 all_runs = store().runs()
 if not all_runs:
     st.info("No runs yet: start one on the Train page or with `python -m trpo train`.")
     st.stop()
+for listed in all_runs:
+    show_problems(listed, name_the_run=True)
 
 live = any_running(all_runs)
 st.fragment(table_section, run_every=LIVE_EVERY if live else IDLE_EVERY)(

@@ -12,7 +12,13 @@ from typing import Any
 
 import streamlit as st
 
-from pages.common import ensure_app_navigation, get_sweep_launches, runs_dir
+from pages.common import (
+    ensure_app_navigation,
+    get_sweep_launches,
+    runs_dir,
+    show_problems,
+    warn_not_runs,
+)
 from trpo import catalog, plots
 from trpo.cli import CliError, knob_values
 from trpo.config import PRESETS, ConfigError, TRPOConfig, knob_help, preset
@@ -23,8 +29,10 @@ from trpo.sweep import (
     list_sweeps,
     stop_sweep,
     sweep_results,
+    sweep_runs,
     sweep_state,
     sweep_trials,
+    unreadable_sweeps,
 )
 from trpo.sweep import (
     trials as spec_trials,
@@ -255,6 +263,9 @@ def main() -> None:
     )
     define_sweep()
     show_flash()
+    for broken, reason in unreadable_sweeps(runs_dir()).items():
+        st.warning(f"Sweep **{broken}** is not listed: {reason}")
+    warn_not_runs()
     sweeps = list_sweeps(runs_dir())
     if not sweeps:
         st.info("No sweep yet: define one above and launch it.")
@@ -286,6 +297,8 @@ def main() -> None:
         disabled=state == "running" or state == "finished",
         icon=":material/replay:",
     )
+    for trial_run in sweep_runs(runs_dir(), sweep_id).values():
+        show_problems(trial_run, name_the_run=True)
     running = state == "running"
     # polled always (slowly when idle): a sweep launched a moment ago, or from the command line,
     # may not have reached "running" yet when this page was drawn

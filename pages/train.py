@@ -13,14 +13,18 @@ from typing import Any
 import streamlit as st
 
 from pages.common import (
+    LIBRARY_ERRORS,
     ensure_app_navigation,
+    error_text,
     figure,
     get_registry,
     metrics,
     run_label,
     runs_dir,
     safe_config,
+    show_problems,
     store,
+    warn_not_runs,
 )
 from trpo import catalog
 from trpo.background import CapacityError
@@ -34,8 +38,7 @@ from trpo.config import (
     knob_help,
     preset,
 )
-from trpo.envs import EnvError
-from trpo.store import Run, RunStoreError
+from trpo.store import Run
 
 ensure_app_navigation()
 
@@ -226,11 +229,8 @@ def start(config: TRPOConfig, name: str | None, place: str) -> None:
     except CapacityError as exc:
         flash(place, "error", f"Not started: {exc}.")
         return
-    except ConfigError as exc:
-        flash(place, "error", "Not started: " + "; ".join(exc.problems))
-        return
-    except (EnvError, RunStoreError) as exc:
-        flash(place, "error", f"Not started: {exc}")
+    except LIBRARY_ERRORS as exc:
+        flash(place, "error", f"Not started: {error_text(exc)}")
         return
     except Exception as exc:  # the trainer could not be built: say why, start nothing
         flash(place, "error", f"Not started: {type(exc).__name__}: {exc}")
@@ -267,7 +267,10 @@ def on_resume(run_id: str) -> None:
     except CapacityError as exc:
         flash("main", "error", f"Not resumed: {exc}.")
         return
-    except Exception as exc:  # unreadable checkpoint or config, env gone, ...
+    except LIBRARY_ERRORS as exc:  # unreadable checkpoint or config, env gone, ...
+        flash("main", "error", f"Not resumed: {error_text(exc)}")
+        return
+    except Exception as exc:  # anything else: a bug, said plainly
         flash("main", "error", f"Not resumed: {type(exc).__name__}: {exc}")
         return
     st.session_state["current_run"] = handle.run_id
@@ -336,9 +339,9 @@ def live_panel(run_id: str | None, was_running: bool) -> None:
     if run is None:
         st.info("No runs yet: press **Start training** in the sidebar, or try the demo.")
         return
+    show_problems(run)
     config = safe_config(run)
-    if config is None:
-        st.error(f"Run {run.id} has an unreadable config.json; it cannot be shown.")
+    if config is None:  # the error is shown above
         return
     state = run_state(run)
     status = run.status()
@@ -516,6 +519,7 @@ def main() -> None:
         return
     init_state(envs)
     sidebar(envs)
+    warn_not_runs()
 
     st.title("Train")
     st.caption(

@@ -12,10 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import (
-    _metrics,
     ensure_app_navigation,
-    metrics,
-    metrics_version,
+    metrics_snapshot,
     pick_run,
     safe_config,
 )
@@ -39,16 +37,15 @@ def fmt(value: Any, spec: str = ".4g") -> str:
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def iteration_figures(
-    path: str,
-    version: tuple[int, int],
+    version: int,
     iteration: int,
     knobs: tuple[float, float, int, float],
+    _frame: pd.DataFrame,
 ) -> tuple[Any, Any, Any]:
-    """(line search, CG residuals, geometry) figures of one iteration, built once per version.
-    knobs = (delta, alpha, max_backtracks, cg_residual_tol)."""
+    """(line search, CG residuals, geometry) figures of one iteration, built once per version
+    of the metrics. knobs = (delta, alpha, max_backtracks, cg_residual_tol)."""
     delta, alpha, max_backtracks, tol = knobs
-    frame = _metrics(path, version)
-    row = frame[frame["iteration"] == iteration].iloc[0]
+    row = _frame[_frame["iteration"] == iteration].iloc[0]
     line_search = plots.line_search_figure(row, delta)
     geometry = plots.geometry_figure(row, delta, alpha, max_backtracks)
     return (
@@ -59,9 +56,9 @@ def iteration_figures(
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def run_summary(path: str, version: tuple[int, int], delta: float) -> tuple[dict, Any, Any]:
+def run_summary(version: int, delta: float, _frame: pd.DataFrame) -> tuple[dict, Any, Any]:
     """trust_region_summary over all iterations and its two histograms."""
-    summary = plots.trust_region_summary(_metrics(path, version), delta)
+    summary = plots.trust_region_summary(_frame, delta)
     kl_hist = plots.histogram_figure(
         summary["kl_over_delta"],
         "KL / delta of the accepted steps",
@@ -211,9 +208,9 @@ def geometry_section(row: pd.Series, frame: pd.DataFrame, figure: Any) -> None:
     )
 
 
-def summary_section(frame: pd.DataFrame, run: Run, delta: float) -> None:
+def summary_section(frame: pd.DataFrame, version: int, delta: float) -> None:
     st.subheader("Over all iterations")
-    summary, kl_hist, ratio_hist = run_summary(str(run.path), metrics_version(run), delta)
+    summary, kl_hist, ratio_hist = run_summary(version, delta, frame)
     rejected = frame.loc[~frame["step_accepted"], "reject_reason"].fillna("unknown")
     a, b, c, d, e = st.columns(5)
     a.metric(
@@ -250,7 +247,7 @@ def body(run: Run, config: TRPOConfig, was_running: bool) -> None:
     """Everything below the run picker; re-run every 2 s while the run trains."""
     if (run.state() == "running") != was_running:
         st.rerun()
-    frame = metrics(run)
+    frame, version = metrics_snapshot(run)
     if frame.empty:
         st.info("No iteration recorded yet.")
         return
@@ -258,9 +255,7 @@ def body(run: Run, config: TRPOConfig, was_running: bool) -> None:
     iteration = choose_iteration(run, iterations)
     row = frame[frame["iteration"] == iteration].iloc[0]
     knobs = (config.delta, config.alpha, config.max_backtracks, config.cg_residual_tol)
-    line_search, cg, geometry = iteration_figures(
-        str(run.path), metrics_version(run), iteration, knobs
-    )
+    line_search, cg, geometry = iteration_figures(version, iteration, knobs, frame)
     st.subheader(f"Iteration {iteration}")
     step_metrics(row, config)
     left, right = st.columns([3, 2])
@@ -291,7 +286,7 @@ def body(run: Run, config: TRPOConfig, was_running: bool) -> None:
         },
     )
     geometry_section(row, frame, geometry)
-    summary_section(frame, run, config.delta)
+    summary_section(frame, version, config.delta)
 
 
 st.title("Trust region")
@@ -303,8 +298,7 @@ chosen = pick_run("tr_run")
 if chosen is None:
     st.stop()
 run_config = safe_config(chosen)
-if run_config is None:
-    st.error(f"The config of {chosen.id} cannot be read.")
+if run_config is None:  # pick_run has shown why
     st.stop()
 live = chosen.state() == "running"
 st.fragment(body, run_every=LIVE_EVERY if live else None)(chosen, run_config, live)

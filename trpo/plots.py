@@ -213,11 +213,16 @@ def cg_residuals_figure(frame: pd.DataFrame, history: int = 15) -> go.Figure:
     return _layout(fig, title, "CG iteration k", "recurrence residual |r_k|")
 
 
+def _list(value: Any) -> list:
+    """A list cell of the metrics table; NaN (a record without that field) is empty."""
+    return value if isinstance(value, list) else []
+
+
 def line_search_figure(row: pd.Series, delta: float) -> go.Figure:
     """One iteration's candidates j: KL against delta, and actual vs expected improvement."""
     from plotly.subplots import make_subplots
 
-    candidates = row.get("line_search") or []
+    candidates = _list(row.get("line_search"))
     title = f"Line search of iteration {int(row['iteration'])}"
     if not candidates:
         return empty_figure(title, "no line search (step rejected before it)")
@@ -441,7 +446,7 @@ def trust_region_summary(frame: pd.DataFrame, delta: float) -> dict[str, Any]:
     accepted = frame[frame["step_accepted"]] if len(frame) else frame
     ratios = []
     for _, row in accepted.iterrows():
-        cands = row.get("line_search") or []
+        cands = _list(row.get("line_search"))
         j = row.get("backtrack_index")
         if cands and j is not None and not pd.isna(j) and int(j) < len(cands):
             c = cands[int(j)]

@@ -28,7 +28,7 @@ import numpy as np
 
 from trpo.envs import EnvError, make_render_env
 from trpo.evaluate import load_policy
-from trpo.store import CHECKPOINT, open_run
+from trpo.store import CHECKPOINT, RunStoreError, open_run
 
 MAX_WIDTH = 480  # frames wider than this are scaled down (keeps videos small and fast)
 DEFAULT_FPS = 30
@@ -75,7 +75,7 @@ class CheckpointSummary:
 
     iteration: int
     env_steps: int
-    mtime_ns: int  # changes whenever the checkpoint is replaced
+    version: str  # the checkpoint's SHA-256: differs for any other checkpoint
 
 
 @functools.cache
@@ -109,16 +109,24 @@ configure_headless_rendering()
 
 
 def checkpoint_summary(run_dir: str | os.PathLike[str]) -> CheckpointSummary | None:
-    """The run's checkpoint (iteration, env steps, mtime), or None if it has none yet."""
+    """The run's checkpoint (iteration, env steps, version), or None if it has none yet.
+
+    The checkpoint is read whole (a few hundred KB at most): its content, not its mtime or
+    size, tells a new checkpoint from the last one, so a cache keyed on `version` is never
+    stale.
+    """
     run = open_run(run_dir)
-    try:
-        mtime_ns = (run.path / CHECKPOINT).stat().st_mtime_ns
-    except FileNotFoundError:
+    if not run.has_checkpoint():
         return None
-    meta = run.load_checkpoint().meta
-    return CheckpointSummary(
-        int(meta.get("iteration", 0)), int(meta.get("env_steps", 0)), int(mtime_ns)
-    )
+    checkpoint = run.load_checkpoint()
+    meta = checkpoint.meta
+    try:
+        iteration, env_steps = int(meta.get("iteration", 0)), int(meta.get("env_steps", 0))
+    except (TypeError, ValueError) as exc:
+        raise RunStoreError(
+            f"{run.path / CHECKPOINT} is not a valid checkpoint: bad iteration or env_steps"
+        ) from exc
+    return CheckpointSummary(iteration, env_steps, checkpoint.digest)
 
 
 def _even_size(width: int, height: int, max_width: int) -> tuple[int, int]:

@@ -15,8 +15,8 @@ from typing import Any
 
 from trpo.config import ConfigError, TRPOConfig
 from trpo.record import IterationRecord
-from trpo.store import Run, RunStore, open_run
-from trpo.trainer import Trainer, TrainerState, TrainingError
+from trpo.store import CHECKPOINT, Run, RunStore, RunStoreError, open_run
+from trpo.trainer import StateMismatchError, Trainer, TrainerState, TrainingError
 
 OnRecord = Callable[[IterationRecord], None]
 
@@ -64,7 +64,12 @@ class TrainingSession:
             )
         if total_steps is not None and total_steps != config.total_steps:
             config = config.replace(total_steps=total_steps)
-        trainer = Trainer(config, state)
+        try:
+            trainer = Trainer(config, state)
+        except StateMismatchError as exc:
+            raise RunStoreError(
+                f"{run.path / CHECKPOINT} does not match the run's config.json: {exc}"
+            ) from exc
         try:
             run.remove_stale_temp_files()
             if config != run.config():

@@ -7,12 +7,15 @@ Layout of a run folder (names made by the program; a user-given name is metadata
     metrics.jsonl      one IterationRecord per line, flushed as written
     checkpoint.safetensors   latest trainer state (tensors + JSON metadata), replaced atomically
 
-Only this module reads or writes run files. Checkpoints are safetensors: no pickle anywhere.
+Only this module reads or writes run files (the log's line format is trpo.metrics_log's).
+Checkpoints are safetensors: no pickle anywhere.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
 import json
 import logging
 import os
@@ -33,7 +36,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from trpo.config import TRPOConfig
+from trpo.config import ConfigError, TRPOConfig
+from trpo.metrics_log import parse_lines, parse_record, records_to_frame
 from trpo.record import IterationRecord
 
 log = logging.getLogger("trpo.store")
@@ -105,6 +109,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
 class Checkpoint:
     tensors: dict[str, torch.Tensor]
     meta: dict[str, Any]
+    digest: str = ""  # SHA-256 of the file: tells two checkpoints apart whatever their stat
 
 
 class Run:
@@ -119,17 +124,26 @@ class Run:
 
     # --- config, meta, status ---------------------------------------------------------------
     def config(self) -> TRPOConfig:
+        """The run's config: RunStoreError if config.json cannot be read, ConfigError if it
+        does not hold a valid config."""
         try:
-            text = (self.path / "config.json").read_text()
+            text = (self.path / "config.json").read_bytes().decode()
         except OSError as exc:
             raise RunStoreError(f"{self.path}: cannot read config.json ({exc})") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError([f"config is not UTF-8 text ({exc})"]) from exc
         return TRPOConfig.from_json(text)
 
     def write_config(self, config: TRPOConfig) -> None:
         atomic_write_bytes(self.path / "config.json", (config.to_json() + "\n").encode())
 
     def meta(self) -> dict[str, Any]:
-        return self._read_json("meta.json", {})
+        """meta.json, without a name, created time or tags of the wrong type ({} if unreadable)."""
+        data = self._read_json("meta.json", {})
+        for key, kind in (("name", str), ("created", str), ("tags", dict)):
+            if not isinstance(data.get(key, kind()), kind):
+                del data[key]
+        return data
 
     def status(self) -> dict[str, Any]:
         return self._read_json("status.json", {"state": "unknown"})
@@ -152,8 +166,8 @@ class Run:
 
     def _read_json(self, name: str, default: dict[str, Any]) -> dict[str, Any]:
         try:
-            data = json.loads((self.path / name).read_text())
-        except (OSError, json.JSONDecodeError):
+            data = json.loads((self.path / name).read_bytes())
+        except (OSError, ValueError):  # missing, unreadable, not JSON or not UTF-8
             return dict(default)
         return data if isinstance(data, dict) else dict(default)
 
@@ -171,28 +185,21 @@ class Run:
             ) from exc
 
     def records(self) -> list[dict[str, Any]]:
-        """Every complete metrics line as a dict; a half-written or garbage line is skipped."""
+        """Every record of the metrics log (see trpo.metrics_log for the lines skipped); a
+        warning names how many complete lines were garbage."""
         path = self.path / METRICS
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
             return []
-        rows: list[dict[str, Any]] = []
-        lines = raw.split(b"\n")
-        skipped = 0
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                row = None
-            if isinstance(row, dict) and isinstance(row.get("iteration"), int):
-                rows.append(row)
-            elif number < len(lines):  # the last piece may be a half-written line: quiet
-                skipped += 1
-        if skipped:
-            log.warning("%s: skipped %d unreadable line(s) in %s", self.path, skipped, METRICS)
+        except OSError as exc:
+            raise RunStoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        rows, garbage, end = parse_lines(raw)
+        last = parse_record(raw[end:])
+        if last is not None:
+            rows.append(last)
+        if garbage:
+            log.warning("%s: skipped %d unreadable line(s) in %s", self.path, garbage, METRICS)
         return rows
 
     def remove_stale_temp_files(self) -> None:
@@ -238,7 +245,7 @@ class Run:
             raise RunStoreError(f"{path} is not a valid checkpoint: {exc}") from exc
         if not isinstance(meta, dict):
             raise RunStoreError(f"{path} is not a valid checkpoint: metadata is not an object")
-        return Checkpoint(tensors, meta)
+        return Checkpoint(tensors, meta, hashlib.sha256(data).hexdigest())
 
 
 class RunStore:
@@ -291,23 +298,6 @@ def open_run(run_dir: str | os.PathLike[str]) -> Run:
     return Run(path)
 
 
-METRIC_COLUMNS = [
-    "iteration",
-    "env_steps",
-    "wall_time_s",
-    "return_mean",
-    "return_min",
-    "return_max",
-    "kl",
-    "backtrack_index",
-    "step_accepted",
-    "cg_residuals",
-    "value_loss",
-    "entropy",
-    "explained_variance",
-]
-
-
 def load_metrics(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
     """One row per iteration (the last record wins if an iteration repeats after a resume).
 
@@ -317,67 +307,126 @@ def load_metrics(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
     return records_to_frame(open_run(run_dir).records())
 
 
-def records_to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The metrics table of a list of record dicts (see load_metrics)."""
-    if not rows:
-        return pd.DataFrame(columns=METRIC_COLUMNS)
-    frame = pd.DataFrame(rows)
-    frame = frame.drop_duplicates("iteration", keep="last").sort_values("iteration")
-    frame = frame.reset_index(drop=True)
-    for column in METRIC_COLUMNS:
-        if column not in frame:
-            frame[column] = float("nan")
-    numeric = [
-        c
-        for c in frame.columns
-        if c not in ("cg_residuals", "line_search", "geometry", "extra", "reject_reason")
-        and c != "step_accepted"
-    ]
-    for column in numeric:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    frame["backtrack_index"] = frame["backtrack_index"].astype(float)
-    frame["step_accepted"] = frame["step_accepted"].astype(bool)
-    return frame
-
-
 class MetricsTail:
-    """Follows a growing metrics log, parsing only the bytes appended since the last call.
+    """Follows a run's metrics log, parsing only the bytes appended since the last call.
 
-    For live views of long runs: re-reading 2,000 records every second would cost far more than
-    the new record. A shrunk file (a resume that dropped records) is read again from the start.
-    Safe to share between threads.
+    For live views of long runs: re-reading 2,000 records every second costs far more than the
+    new record. Guarantee: `frame()` equals `load_metrics` of the log as it was read, after any
+    sequence of appends, truncations, in-place rewrites (shorter, same length or longer) and
+    atomic replacements, and with a half-written last line. How:
+
+    - every call stats the file; when its (device, inode, size, mtime, ctime) are those of the
+      last call and that read was not racy (below), nothing was written since: no read at all;
+    - otherwise the bytes consumed so far must still be the file's first bytes: they are read
+      again and compared with the SHA-256 of what was parsed (about 3 ms for a 5 MB log); on a
+      difference, or a file shorter than that, the log is parsed again from the start. Then
+      only the new complete lines are parsed, and an unterminated last piece is parsed apart
+      (it counts if it is a whole record, as in `Run.records`);
+    - racy read: a write in the same timestamp tick as the one before it can leave the stat
+      unchanged, so a read made less than `RACY_NS` after the file's last change is verified
+      again on the next call even if the stat is unchanged (this assumes the file's timestamps
+      come from this machine's clock, give or take a second).
+
+    `snapshot()` also gives the frame's version, a number that changes whenever the frame does
+    and is unique in the process: a key for caches of anything drawn from the frame. Safe to
+    share between threads; the frame must not be modified.
     """
+
+    RACY_NS = 3_000_000_000  # > the coarsest common timestamp granularity (2 s on FAT)
+    _CHUNK = 1 << 20
 
     def __init__(self, run_dir: str | os.PathLike[str]) -> None:
         self.path = Path(run_dir) / METRICS
         self._lock = threading.Lock()
-        self._offset = 0
+        self._forget()
+        self._publish()
+
+    def _forget(self) -> None:
+        self._offset = 0  # bytes parsed: always just after a newline
+        self._digest = hashlib.sha256()  # of those bytes
         self._rows: list[dict[str, Any]] = []
-        self._frame = records_to_frame([])
+        self._last: dict[str, Any] | None = None  # the unterminated last piece, if a record
+        self._garbage = 0  # complete lines that were not records
+        self._stat: tuple[int, ...] | None = None
+        self._settled = False
+
+    def _publish(self) -> None:
+        rows = self._rows if self._last is None else [*self._rows, self._last]
+        self._frame = records_to_frame(rows)
+        self.version = next(_TAIL_VERSIONS)
 
     def frame(self) -> pd.DataFrame:
+        """The metrics table of the log now (RunStoreError if it exists but cannot be read)."""
+        return self.snapshot()[0]
+
+    @property
+    def garbage(self) -> int:
+        """Complete lines of the log, as last read, that were not records (skipped)."""
+        with self._lock:
+            return self._garbage
+
+    def snapshot(self) -> tuple[pd.DataFrame, int]:
+        """(frame, version), taken together."""
         with self._lock:
             try:
-                size = self.path.stat().st_size
+                stat = os.stat(self.path)
             except FileNotFoundError:
-                return self._frame
-            if size < self._offset:
-                self._offset, self._rows = 0, []
-            if size == self._offset:
-                return self._frame
+                if self._stat is not None or self._rows or self._last is not None:
+                    self._forget()
+                    self._publish()
+                return self._frame, self.version
+            except OSError as exc:
+                raise RunStoreError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+            if not (self._settled and _signature(stat) == self._stat):
+                self._read()
+            return self._frame, self.version
+
+    def _read(self) -> None:
+        try:
             with open(self.path, "rb") as handle:
+                stat = os.fstat(handle.fileno())
+                started = time.time_ns()
+                rewritten = not self._prefix_intact(handle, stat.st_size)
+                if rewritten:
+                    self._forget()
                 handle.seek(self._offset)
-                chunk = handle.read(size - self._offset)
-            end = chunk.rfind(b"\n")
-            if end < 0:  # only a half-written line so far
-                return self._frame
-            for line in chunk[: end + 1].split(b"\n"):
-                try:
-                    row = json.loads(line) if line.strip() else None
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    row = None
-                if isinstance(row, dict) and isinstance(row.get("iteration"), int):
-                    self._rows.append(row)
-            self._offset += end + 1
-            self._frame = records_to_frame(self._rows)
-            return self._frame
+                data = handle.read()
+        except FileNotFoundError:  # replaced between the stat and the open: next call
+            return
+        except OSError as exc:
+            raise RunStoreError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+        rows, garbage, end = parse_lines(data)
+        if garbage:
+            log.warning("%s: skipped %d unreadable line(s)", self.path, garbage)
+            self._garbage += garbage
+        last = parse_record(data[end:])
+        changed = rewritten or bool(rows) or last != self._last
+        self._rows.extend(rows)
+        self._digest.update(data[:end])
+        self._offset += end
+        self._last = last
+        self._stat = _signature(stat)
+        self._settled = started - max(stat.st_mtime_ns, stat.st_ctime_ns) > self.RACY_NS
+        if changed:
+            self._publish()
+
+    def _prefix_intact(self, handle: Any, size: int) -> bool:
+        """Whether the file still starts with the bytes parsed so far."""
+        if size < self._offset:
+            return False
+        digest = hashlib.sha256()
+        left = self._offset
+        while left:
+            chunk = handle.read(min(left, self._CHUNK))
+            if not chunk:
+                return False
+            digest.update(chunk)
+            left -= len(chunk)
+        return digest.digest() == self._digest.digest()
+
+
+_TAIL_VERSIONS = itertools.count(1)
+
+
+def _signature(stat: os.stat_result) -> tuple[int, ...]:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)

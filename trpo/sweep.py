@@ -486,16 +486,29 @@ def _write_info(path: Path, data: dict[str, Any]) -> None:
         raise SweepError(f"cannot write {path / SPEC_FILE}: {exc}") from exc
 
 
-def _read_info(path: Path) -> dict[str, Any]:
+def _read_text(path: Path) -> str:
     try:
-        data = json.loads((path / SPEC_FILE).read_text())
+        return (path / SPEC_FILE).read_bytes().decode()
     except FileNotFoundError as exc:
         raise SweepError(f"no sweep at {path}") from exc
-    except (OSError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise SweepError(f"cannot read {path / SPEC_FILE}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise SweepError(f"cannot read {path / SPEC_FILE}: not UTF-8 text ({exc})") from exc
+
+
+def _parse_info(path: Path, text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise SweepError(f"cannot read {path / SPEC_FILE}: {exc}") from exc
     if not isinstance(data, dict):
         raise SweepError(f"{path / SPEC_FILE} is not a sweep description")
     return data
+
+
+def _read_info(path: Path) -> dict[str, Any]:
+    return _parse_info(path, _read_text(path))
 
 
 def create_sweep(spec: SweepSpec, runs_dir: str | os.PathLike[str], backend: str = "local") -> str:
@@ -535,22 +548,17 @@ def create_sweep(spec: SweepSpec, runs_dir: str | os.PathLike[str], backend: str
 
 
 def load_sweep(runs_dir: str | os.PathLike[str], sweep_id: str) -> SweepInfo:
-    """The stored sweep, or SweepError (cached while sweep.json is unchanged: dashboards poll)."""
+    """The stored sweep, or SweepError. Dashboards poll, so the parse is cached, keyed on the
+    file's content (a rewrite with the same size and mtime is still seen)."""
     path = sweep_path(runs_dir, sweep_id)
-    try:
-        stat = (path / SPEC_FILE).stat()
-    except FileNotFoundError as exc:
-        raise SweepError(f"no sweep at {path}") from exc
-    except OSError as exc:
-        raise SweepError(f"cannot read {path / SPEC_FILE}: {exc}") from exc
-    return _load_sweep(str(path), stat.st_mtime_ns, stat.st_size)
+    return _load_sweep(str(path), _read_text(path))
 
 
 @functools.lru_cache(maxsize=32)
-def _load_sweep(folder: str, mtime_ns: int, size: int) -> SweepInfo:
+def _load_sweep(folder: str, text: str) -> SweepInfo:
     path = Path(folder)
     sweep_id = path.name
-    data = _read_info(path)
+    data = _parse_info(path, text)
     try:
         spec = SweepSpec.from_dict(data.get("spec"))  # type: ignore[arg-type]
     except ConfigError as exc:
@@ -564,18 +572,30 @@ def _load_sweep(folder: str, mtime_ns: int, size: int) -> SweepInfo:
 
 
 def list_sweeps(runs_dir: str | os.PathLike[str]) -> list[SweepInfo]:
-    """Every readable sweep in runs_dir, newest first (unreadable ones are skipped)."""
+    """Every readable sweep in runs_dir, newest first (see unreadable_sweeps for the others)."""
+    found, unreadable = _scan_sweeps(runs_dir)
+    for sweep_id, reason in unreadable.items():
+        log.warning("skipping sweep %s: %s", sweep_id, reason)
+    return found
+
+
+def unreadable_sweeps(runs_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """Sweep id -> why its sweep.json cannot be read, for every sweep list_sweeps skips."""
+    return _scan_sweeps(runs_dir)[1]
+
+
+def _scan_sweeps(runs_dir: str | os.PathLike[str]) -> tuple[list[SweepInfo], dict[str, str]]:
     root = sweeps_root(runs_dir)
     if not root.is_dir():
-        return []
-    found = []
+        return [], {}
+    found, unreadable = [], {}
     for path in root.iterdir():
         if (path / SPEC_FILE).is_file():
             try:
                 found.append(load_sweep(runs_dir, path.name))
             except SweepError as exc:
-                log.warning("skipping sweep %s: %s", path.name, exc)
-    return sorted(found, key=lambda s: s.sweep_id, reverse=True)
+                unreadable[path.name] = str(exc)
+    return sorted(found, key=lambda s: s.sweep_id, reverse=True), unreadable
 
 
 def stop_sweep(runs_dir: str | os.PathLike[str], sweep_id: str) -> None:
@@ -602,8 +622,8 @@ def sweep_runs(runs_dir: str | os.PathLike[str], sweep_id: str) -> dict[str, Run
 def _driver_alive(path: Path) -> dict[str, Any] | None:
     """The driver.json of a sweep whose driver process is alive on this machine, else None."""
     try:
-        data = json.loads((path / DRIVER_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
+        data = json.loads((path / DRIVER_FILE).read_bytes())
+    except (OSError, ValueError):  # missing, unreadable, not JSON or not UTF-8
         return None
     if not isinstance(data, dict) or data.get("host") != socket.gethostname():
         return None

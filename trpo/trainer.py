@@ -34,6 +34,10 @@ from trpo.rollout import Batch, Collector, available_memory, batch_bytes
 from trpo.value_fit import fit_value
 
 
+class StateMismatchError(ValueError):
+    """A saved trainer state that does not fit the config (other network sizes, env...)."""
+
+
 @dataclass
 class TrainerState:
     """A checkpoint's content: named tensors and JSON-able metadata."""
@@ -46,6 +50,8 @@ class Trainer:
     """Trains one policy with TRPO; iterate `run()` to get one record per iteration."""
 
     def __init__(self, config: TRPOConfig, state: TrainerState | None = None) -> None:
+        """A trainer for config, continuing from state if given (StateMismatchError if the
+        state was saved by a trainer of another shape)."""
         self.config = config
         torch.set_num_threads(config.torch_threads)
         self.envs, self.space = make_vector_env(config.env_id, config.n_envs, config.vectorization)
@@ -74,7 +80,13 @@ class Trainer:
         self.wall_time_s = 0.0
         self.exact_resume = True  # False when a resume had to restart the episodes
         if state is not None:
-            self.load_state(state)
+            try:
+                self.load_state(state)
+            except (RuntimeError, KeyError, IndexError, TypeError, ValueError) as exc:
+                self.envs.close()
+                raise StateMismatchError(
+                    f"the saved state does not fit this config ({type(exc).__name__}: {exc})"
+                ) from exc
         # Without a captured env state a resumed run restarts its episodes, from a seed that
         # depends on where it resumes.
         self.collector = Collector(self.envs, space, seed=c.seed + 7919 * self.iteration)
