@@ -10,7 +10,7 @@ from trpo.config import TRPOConfig
 from trpo.evaluate import load_policy
 from trpo.session import TrainingSession
 from trpo.store import RunStore, load_metrics
-from trpo.trainer import NonFiniteDataError
+from trpo.training_errors import NonFiniteDataError
 
 
 class GoesBad(gym.Env):

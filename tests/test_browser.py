@@ -335,14 +335,19 @@ def test_three_concurrent_runs_progress_and_the_cap_refuses_a_fourth(server, bro
         "all three runs progressing",
     )
     shot(page, "train-three-runs")
-    # Start with a live run's settings shows that run (idempotent start); its Stop ends it.
-    for seed, left in (("41", "2 of 3"), ("42", "1 of 3"), ("43", "0 of 3")):
-        set_number(page, "seed", seed)
+    # Start with a live run's settings shows that run (idempotent start); its Stop ends it
+    # after the current iteration (slow on a loaded machine), which a reload then shows.
+    by_seed = {json.loads((f / "config.json").read_text())["seed"]: f for f in folders}
+    for seed, left in ((41, "2 of 3"), (42, "1 of 3"), (43, "0 of 3")):
+        set_number(page, "total_steps", "50000000")
+        set_number(page, "seed", str(seed))
         click(page, "start")
         wait_until(lambda: page.locator(".st-key-stop button").first.is_enabled(), 15, "Stop")
         click(page, "stop")
+        wait_until(lambda seed=seed: state_of(by_seed[seed]) == "stopped", 60, f"{seed} stopped")
+        page.reload()
         wait_until(lambda left=left: left in slots(page), 30, f"{left} slots in use")
-    wait_until(lambda: all(state_of(f) == "stopped" for f in folders), 30, "all stopped")
+    assert all(state_of(f) == "stopped" for f in folders)
     page.context.close()
 
 

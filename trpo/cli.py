@@ -18,7 +18,7 @@ from typing import Any
 from trpo.config import PRESETS, ConfigError, TRPOConfig, preset
 from trpo.envs import EnvError
 from trpo.store import DEFAULT_RUNS_DIR, RunStore, RunStoreError, load_metrics
-from trpo.trainer import TrainingError
+from trpo.training_errors import TrainingError
 
 # Short, familiar option names for the knobs people type most.
 OPTION_NAMES = {"env_id": "--env", "max_backtracks": "--max-backtracks"}

@@ -16,7 +16,8 @@ from typing import Any
 from trpo.config import ConfigError, TRPOConfig
 from trpo.record import IterationRecord
 from trpo.store import CHECKPOINT, Run, RunStore, RunStoreError, open_run
-from trpo.trainer import StateMismatchError, Trainer, TrainerState, TrainingError
+from trpo.trainer import Trainer, TrainerState
+from trpo.training_errors import StateMismatchError, TrainingError
 
 OnRecord = Callable[[IterationRecord], None]
 

@@ -12,7 +12,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,17 +25,15 @@ from trpo.advantages import gae, standardize
 from trpo.config import ConfigError, TRPOConfig
 from trpo.envs import SpaceInfo, make_vector_env
 from trpo.fisher import MLPFisher
+from trpo.geometry import probe_geometry
 from trpo.linesearch import LineSearchResult, backtracking_line_search
 from trpo.natural import conjugate_gradient, flat_grad, step_scale
 from trpo.normalization import ObservationNormalizer, RewardScaler
 from trpo.policies import ValueNetwork, make_policy
-from trpo.record import Geometry, IterationRecord
+from trpo.record import IterationRecord
 from trpo.rollout import Batch, Collector, available_memory, batch_bytes
+from trpo.training_errors import EnvStepError, StateMismatchError, check_finite, where
 from trpo.value_fit import fit_value
-
-
-class StateMismatchError(ValueError):
-    """A saved trainer state that does not fit the config (other network sizes, env...)."""
 
 
 @dataclass
@@ -103,7 +101,7 @@ class Trainer:
         V_phi to unscaled returns, then iteration 2 switches both scales at once (explained
         variance at iteration 2 measured -5.8 on HalfCheetah-v5 against -0.06 warmed)."""
         batch = self._collect(0)
-        _check_finite(batch, 0)
+        check_finite(batch, 0)
         self.obs_normalizer.update(batch.raw_obs.reshape(-1, self.space.obs_dim))
         self.reward_scaler.update(batch.rewards, batch.episode_end)
         self.env_steps += batch.size
@@ -127,7 +125,7 @@ class Trainer:
         except Exception as exc:
             envs = self.envs
             raise EnvStepError(
-                f"{_where(iteration)}: environment {c.env_id!r} failed while stepping: "
+                f"{where(iteration)}: environment {c.env_id!r} failed while stepping: "
                 f"{type(exc).__name__}: {exc} (declared observation space "
                 f"{envs.single_observation_space}, action space {envs.single_action_space})"
             ) from exc
@@ -147,7 +145,7 @@ class Trainer:
         t_start = time.perf_counter()
         batch = self._collect(self.iteration + 1)
         t_collect = time.perf_counter()
-        _check_finite(batch, self.iteration + 1)
+        check_finite(batch, self.iteration + 1)
         data = self._prepare(batch)
         t_adv = time.perf_counter()
         step_info, times = self._policy_step(data)
@@ -387,34 +385,6 @@ class Trainer:
         self.envs.close()
 
 
-def probe_geometry(
-    evaluate: Callable[[torch.Tensor], tuple[float, float]],
-    theta_old: torch.Tensor,
-    full_step: torch.Tensor,
-    surrogate_old: float,
-    full_step_quadratic: float,
-    full_step_linear: float,
-    points: int,
-) -> Geometry:
-    """True KL and surrogate improvement at f in [0, 1.5] along the full step, and the models
-    1/2 f^2 (s x)^T H (s x) and f g^T (s x). The caller restores the parameters afterwards."""
-    fractions = [1.5 * i / (points - 1) for i in range(points)]
-    kls: list[float | None] = []
-    gains: list[float | None] = []
-    for f in fractions:
-        surrogate, kl = evaluate(theta_old + f * full_step)
-        kls.append(kl if math.isfinite(kl) else None)
-        gain = surrogate - surrogate_old
-        gains.append(gain if math.isfinite(gain) else None)
-    return Geometry(
-        fractions=fractions,
-        kl=kls,
-        improvement=gains,
-        kl_model=[0.5 * f * f * full_step_quadratic for f in fractions],
-        improvement_model=[f * full_step_linear for f in fractions],
-    )
-
-
 def needs_warmup(config: TRPOConfig) -> bool:
     """Whether a new run spends one batch seeding its normalisation statistics."""
     return config.warmup_steps > 0
@@ -431,37 +401,6 @@ def _check_memory(config: TRPOConfig, space: SpaceInfo) -> None:
                 f"{need / 2**30:.2f} GiB for one batch of {config.env_id}, more than half of the "
                 f"{have / 2**30:.2f} GiB of memory available; use fewer steps per iteration"
             ]
-        )
-
-
-class TrainingError(RuntimeError):
-    """A run cannot go on; the message is a whole sentence naming the iteration and the cause."""
-
-
-class NonFiniteDataError(TrainingError):
-    """The environment produced NaN or inf; the update is skipped and the run must stop."""
-
-
-class EnvStepError(TrainingError):
-    """The environment raised while being stepped (for example an observation that does not
-    fit its declared space); no update is made and the run must stop."""
-
-
-def _where(iteration: int) -> str:
-    return "the normalisation warm-up" if iteration == 0 else f"iteration {iteration}"
-
-
-def _check_finite(batch: Batch, iteration: int) -> None:
-    """Refuse a batch with non-finite observations or rewards before it touches any network."""
-    problems = []
-    if not np.isfinite(batch.raw_obs).all() or not np.isfinite(batch.next_obs).all():
-        problems.append("observations")
-    if not np.isfinite(batch.rewards).all():
-        problems.append("rewards")
-    if problems:
-        raise NonFiniteDataError(
-            f"{_where(iteration)}: the environment returned non-finite (NaN or inf) "
-            f"{' and '.join(problems)}; the update was skipped"
         )
 
 
