@@ -230,14 +230,14 @@ if row is not None and config is not None:
                 "len(cg_residuals) of cg_iters",
             ),
             (
-                "final recurrence residual |r_k|",
+                "final |r_k|",
                 fmt(residuals[-1], ".2e") if residuals else "n/a",
-                "the last entry of cg_residuals",
+                "CG's recurrence residual: the last entry of cg_residuals",
             ),
             (
-                "true residual |g − (H + cI)x|",
+                "true residual",
                 fmt(row.get("cg_true_residual"), ".2e"),
-                "cg_true_residual",
+                "|g − (H + cI)x| of the x used: cg_true_residual",
             ),
             ("damping c", f"{config.cg_damping:g}", "cg_damping"),
         ],

@@ -166,6 +166,9 @@ def test_resume_to_a_budget_already_trained_is_refused(tmp_path):
         assert again.returncode == 2, again.stderr
         assert "2,048 steps this run has already trained" in again.stderr
         assert "Traceback" not in again.stderr
+    finished = run_cli("train", "--resume", str(folder), cwd=tmp_path)  # nothing left to do
+    assert finished.returncode == 2
+    assert "already trained its 2,048 steps" in finished.stderr
     assert (folder / "config.json").read_text() == config_before
     assert (folder / "metrics.jsonl").read_text() == metrics_before
     more = run_cli("train", "--resume", str(folder), "--total-steps", "3000", cwd=tmp_path)

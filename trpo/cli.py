@@ -63,8 +63,6 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
             kwargs["type"] = _finite_float
         elif isinstance(default, tuple):
             kwargs["type"] = _hidden_sizes
-        if f.name == "max_backtracks":
-            kwargs["help"] = "K: " + kwargs["help"]
         group.add_argument(_option(f.name), **kwargs)
 
 
@@ -129,6 +127,13 @@ def _train(args: argparse.Namespace) -> int:
         if args.preset or set(given) - {"total_steps"}:
             raise CliError("--resume takes only --total-steps (the run keeps its own config)")
         session = TrainingSession.resume(args.resume, total_steps=args.total_steps)
+        if session.trainer.env_steps >= session.config.total_steps:
+            done = session.trainer.env_steps
+            session.trainer.close()
+            raise CliError(
+                f"this run has already trained its {done:,} steps; to continue it, pass "
+                f"--total-steps with more than {done:,}"
+            )
     else:
         config = config_from_args(args)
         session = TrainingSession.new(config, RunStore(args.runs_dir), name=args.name)

@@ -88,7 +88,7 @@ class TRPOConfig:
     vf_epochs: int = _knob(10, "Passes over the batch when fitting V_phi per iteration (5-20).")
     vf_minibatch: int = _knob(128, "Minibatch size of the value regression (64-512).")
     hidden_sizes: tuple[int, ...] = _knob(
-        (64, 64), "Hidden layer widths of both the policy and the value network."
+        (64, 64), "Hidden layer widths of both the policy and the value network, e.g. 64,64."
     )
     activation: str = _knob("tanh", "Hidden activation: tanh, relu or elu.")
     log_std_init: float = _knob(

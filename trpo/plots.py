@@ -504,20 +504,26 @@ def cg_iteration_figure(row: pd.Series, residual_tol: float | None = None) -> go
                 y=[float(true_residual)],
                 mode="markers",
                 marker=dict(size=11, symbol="diamond-open", color=REJECT_COLOR),
-                name="true residual |g - (H + λI) x|",
+                name="true residual |g − (H + cI) x|",
             )
         )
     if residual_tol:
-        fig.add_hline(
-            y=residual_tol,
-            line=dict(color=DELTA_COLOR, dash="dash"),
-            annotation_text=f"tolerance {residual_tol:g}",
-            annotation_position="bottom right",
-        )
-    fig.update_yaxes(type="log")
-    fig.update_xaxes(dtick=1 if len(values) <= 30 else None)
-    fig.update_layout(hovermode="closest", showlegend=True)
-    return _layout(fig, title, "CG iteration k", "residual norm", height=340)
+        fig.add_hline(y=residual_tol, line=dict(color=DELTA_COLOR, dash="dash"))
+        fig.add_annotation(  # on a log axis an annotation's y is log10 of the value
+            x=0, xref="paper", y=math.log10(residual_tol), yref="y",
+            text=f"tolerance {residual_tol:g}", showarrow=False, xanchor="left",
+            yanchor="bottom", font=dict(color=DELTA_COLOR),
+        )  # fmt: skip
+    fig.update_yaxes(type="log", exponentformat="power")  # 10^k, as on Train
+    fig.update_xaxes(dtick=1 if len(values) <= 15 else 5, tickangle=0)
+    _layout(fig, title, "CG iteration k", "residual norm", height=360)
+    fig.update_layout(  # legend under the axis: above it, it ran over the title
+        hovermode="closest",
+        showlegend=True,
+        legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0),
+        margin=dict(l=55, r=15, t=45, b=80),
+    )
+    return fig
 
 
 def line_search_table(row: pd.Series, delta: float) -> pd.DataFrame:
