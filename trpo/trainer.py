@@ -90,7 +90,7 @@ class Trainer:
         self.collector = Collector(self.envs, space, seed=c.seed + 7919 * self.iteration)
         if state is not None:
             self._restore_episodes(state.meta.get("episodes"))
-        elif needs_warmup(c):
+        elif c.warmup_steps:
             self._warm_up_statistics()
 
     def _warm_up_statistics(self) -> None:
@@ -383,11 +383,6 @@ class Trainer:
 
     def close(self) -> None:
         self.envs.close()
-
-
-def needs_warmup(config: TRPOConfig) -> bool:
-    """Whether a new run spends one batch seeding its normalisation statistics."""
-    return config.warmup_steps > 0
 
 
 def _check_memory(config: TRPOConfig, space: SpaceInfo) -> None:
