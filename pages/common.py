@@ -1,9 +1,9 @@
 """Shared by every page: the one training registry, run listing, cached metrics and figures.
 
 Nothing here runs at import time except definitions. The registry is created lazily by
-`get_registry()` (st.cache_resource: one per server process). Clearing Streamlit's cache does
-not stop training: the cached function hands back the same process-wide registry
-(`trpo.background.shared_registry`), which finds its runs again.
+`get_registry()` (st.cache_resource: one per server process). Every run trains in its own
+process, so clearing Streamlit's cache or restarting the server does not stop training: the
+next registry finds the runs still training in the run store.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from trpo.background import TrainingRegistry, shared_registry
+from trpo.background import TrainingRegistry
 from trpo.config import ConfigError, TRPOConfig
 from trpo.envs import EnvError
 from trpo.metrics_log import records_to_frame
@@ -33,8 +33,8 @@ def runs_dir() -> Path:
 
 @st.cache_resource(show_spinner=False)
 def get_registry() -> TrainingRegistry:
-    """The process-wide registry of background training threads (defined once, here)."""
-    return shared_registry(runs_dir(), max_concurrent=MAX_CONCURRENT_RUNS)
+    """The server's registry of trainer processes (defined once, here)."""
+    return TrainingRegistry(runs_dir(), max_concurrent=MAX_CONCURRENT_RUNS)
 
 
 def store() -> RunStore:

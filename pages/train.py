@@ -1,8 +1,8 @@
 """Train: pick an environment and the trust-region knobs, start a run, watch it learn.
 
-The page only builds a TRPOConfig from its widgets and asks the process-wide registry
-(pages/common.py) to start, stop or resume runs; the live panel reads the run store. No
-training happens here and no thread ever calls st.*.
+The page only builds a TRPOConfig from its widgets and asks the server's registry
+(pages/common.py) to start, stop or resume runs, each in its own trainer process; the live
+panel reads the run store. No training happens in the server.
 """
 
 from __future__ import annotations
@@ -257,7 +257,7 @@ def on_demo() -> None:
 
 
 def on_stop(run_id: str) -> None:
-    if not get_registry().stop(run_id, timeout=5):
+    if not get_registry().stop(run_id, timeout=2):
         flash("main", "info", "Stop requested: the run stops after its current iteration.")
 
 
@@ -281,13 +281,13 @@ def on_resume(run_id: str) -> None:
 
 
 def run_state(run: Run) -> str:
-    """The store's state, except that a run this server is training is 'running' even before
-    its thread has rewritten status.json (just after Resume)."""
+    """The store's state, except that a run whose trainer process this server started is
+    'running' for as long as the process lives."""
     handle = get_registry().get(run.id)
     if handle is not None and handle.alive:
         return "running"
     if handle is not None and handle.outcome == "failed" and run.state() == "running":
-        return "failed"  # the thread failed but could not write status.json (disk full?)
+        return "failed"  # the process failed but status.json could not be written (disk full?)
     return run.state()
 
 
@@ -503,7 +503,8 @@ def sidebar(env_ids: list[str]) -> None:
 def button_note(state: str | None, elsewhere: bool) -> str:
     if elsewhere:
         return (
-            "This run is training in another process (e.g. `python -m trpo train`); stop it there."
+            "This run is trained by another process (`python -m trpo train` or a sweep); "
+            "**Stop** ends it after its current iteration, with a checkpoint."
         )
     if state == "running":
         return "**Stop** ends the run after its current iteration; it keeps a checkpoint."
@@ -529,8 +530,7 @@ def main() -> None:
     run = shown_run()
     state = run_state(run) if run else None
     handle = get_registry().get(run.id) if run else None
-    in_registry = handle is not None and handle.alive
-    elsewhere = state == "running" and not in_registry
+    elsewhere = state == "running" and handle is None
 
     demo, stop, resume, note = st.columns([1.3, 0.8, 0.9, 3], vertical_alignment="center")
     demo.button(
@@ -547,7 +547,7 @@ def main() -> None:
         on_click=on_stop,
         width="stretch",
         args=(run.id if run else "",),
-        disabled=not in_registry,
+        disabled=state != "running",
     )
     resume.button(
         "Resume",

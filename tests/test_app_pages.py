@@ -51,7 +51,7 @@ def trained(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def clear_caches():
     st.cache_data.clear()
-    st.cache_resource.clear()  # releases the training registry (stops its runs)
+    st.cache_resource.clear()  # a fresh registry per test (runs are stopped by the tests)
     yield
     st.cache_data.clear()
     st.cache_resource.clear()

@@ -1,9 +1,9 @@
 """The Train page through Streamlit's AppTest: validation, start, live charts, stop, demo, cap.
 
-Everything runs in this process, so the registry (st.cache_resource) is shared between tests:
-an autouse fixture points TRPO_RUNS_DIR at a temp dir, stops the registry's runs and clears the
-caches around each test. AppTest does not fire run_every timers: tests poll with
-at.run().
+The pages run in this process, the trainers in their own processes. The registry
+(st.cache_resource) is shared between tests: an autouse fixture points TRPO_RUNS_DIR at a temp
+dir, stops the runs and clears the caches around each test. AppTest does not fire run_every
+timers: tests poll with at.run().
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
+import signal
 import time
 from pathlib import Path
 
@@ -36,13 +36,31 @@ def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     st.cache_resource.clear()
     st.cache_data.clear()
     yield runs
-    common.get_registry().stop_all(timeout=10)
+    common.get_registry().stop_all(timeout=60)
     st.cache_resource.clear()
     st.cache_data.clear()
+    assert not trainers(runs)
 
 
-def trainer_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("trpo-") and t.is_alive()]
+def trainers(runs: Path) -> list[Run]:
+    """The runs a live process is training."""
+    return [r for r in RunStore(runs).runs() if r.state() == "running"]
+
+
+def wait_until(predicate, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+def stop_and_wait(at: AppTest, run: Run) -> None:
+    """Click Stop; the trainer process stops after its current iteration."""
+    at.button(key="stop").click().run()
+    assert not at.exception
+    wait_until(lambda: run.state() == "stopped")
+    at.run()
 
 
 def open_app() -> AppTest:
@@ -119,7 +137,6 @@ def test_bad_inputs_show_the_problem_and_start_nothing(
     assert not at.exception
     assert run_folders(runs_dir) == []
     assert common.get_registry().active() == []
-    assert not trainer_threads()
 
 
 def test_unparsable_hidden_sizes_are_reported(runs_dir: Path) -> None:
@@ -153,11 +170,9 @@ def test_start_shows_live_charts_then_stop_and_resume(runs_dir: Path) -> None:
     assert any(run_dir.name in s.value for s in at.subheader)
     assert not at.button(key="stop").disabled
 
-    at.button(key="stop").click().run()
-    assert not at.exception
-    assert not trainer_threads()
     run = RunStore(runs_dir).runs()[0]
-    assert run.state() == "stopped"
+    stop_and_wait(at, run)
+    assert not trainers(runs_dir)
     assert {m.label: m.value for m in at.metric}["Status"] == "stopped"
     assert at.button(key="stop").disabled
     assert not at.button(key="resume").disabled
@@ -165,10 +180,10 @@ def test_start_shows_live_charts_then_stop_and_resume(runs_dir: Path) -> None:
     at.button(key="resume").click().run()
     assert not at.exception and not errors(at)
     assert {m.label: m.value for m in at.metric}["Status"] == "running"
-    assert not at.button(key="stop").disabled and len(trainer_threads()) == 1
+    assert not at.button(key="stop").disabled and len(trainers(runs_dir)) == 1
     assert run_folders(runs_dir) == [run_dir]  # resumed in place
-    at.button(key="stop").click().run()
-    assert not trainer_threads() and run.state() == "stopped"
+    stop_and_wait(at, run)
+    assert not trainers(runs_dir)
 
 
 def test_double_start_and_a_second_tab_give_one_run(runs_dir: Path) -> None:
@@ -179,11 +194,11 @@ def test_double_start_and_a_second_tab_give_one_run(runs_dir: Path) -> None:
     other_tab.button(key="start").click().run()
     assert not at.exception and not other_tab.exception
     assert len(run_folders(runs_dir)) == 1
-    assert len(trainer_threads()) == 1
+    assert len(trainers(runs_dir)) == 1 and len(common.get_registry().active()) == 1
     assert other_tab.session_state["current_run"] == at.session_state["current_run"]
-    # the second tab can stop the run the first one started (the registry is process-wide)
-    other_tab.button(key="stop").click().run()
-    assert not trainer_threads()
+    # the second tab can stop the run the first one started (the registry is the server's)
+    stop_and_wait(other_tab, RunStore(runs_dir).runs()[0])
+    assert not trainers(runs_dir)
 
 
 def test_cache_clear_keeps_training_and_the_page_finds_the_run(runs_dir: Path) -> None:
@@ -193,15 +208,14 @@ def test_cache_clear_keeps_training_and_the_page_finds_the_run(runs_dir: Path) -
     wait_for_iterations(at, run_dir, 1)
     st.cache_resource.clear()  # what "Clear caches" in Streamlit's menu does
     st.cache_data.clear()
-    assert len(trainer_threads()) == 1
     wait_for_iterations(at, run_dir, 3)  # still training
-    assert RunStore(runs_dir).runs()[0].state() == "running"
+    assert len(trainers(runs_dir)) == 1
     fresh = open_app()  # a new session after the clear: the same run, still stoppable
     assert {m.label: m.value for m in fresh.metric}["Status"] == "running"
+    assert [h.run_id for h in common.get_registry().active()] == [run_dir.name]  # found again
     assert not fresh.button(key="stop").disabled
-    fresh.button(key="stop").click().run()
-    assert not trainer_threads()
-    assert RunStore(runs_dir).runs()[0].state() == "stopped"
+    stop_and_wait(fresh, RunStore(runs_dir).runs()[0])
+    assert not trainers(runs_dir)
 
 
 def test_demo_starts_cartpole_with_the_preset(runs_dir: Path) -> None:
@@ -216,8 +230,7 @@ def test_demo_starts_cartpole_with_the_preset(runs_dir: Path) -> None:
     assert at.session_state["preset"] == "CartPole-v1"
     assert at.session_state["steps_per_iteration"] == 1024
     at.button(key="start").click().run()
-    assert len(run_folders(runs_dir)) == 1 and len(trainer_threads()) == 1
-    common.get_registry().stop_all(timeout=10)
+    assert len(run_folders(runs_dir)) == 1 and len(trainers(runs_dir)) == 1
 
 
 def test_preset_fills_the_knobs() -> None:
@@ -236,12 +249,12 @@ def test_capacity_limit_shows_the_message(runs_dir: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(common, "MAX_CONCURRENT_RUNS", 1)
     at = set_knobs(open_app(), **LONG)
     at.button(key="start").click().run()
-    assert len(trainer_threads()) == 1
+    assert len(trainers(runs_dir)) == 1
     at = set_knobs(at, seed=1)  # a different config: not the same run
     at.button(key="start").click().run()
     assert not at.exception
     assert any("limit is 1" in e for e in errors(at)), errors(at)
-    assert len(run_folders(runs_dir)) == 1 and len(trainer_threads()) == 1
+    assert len(run_folders(runs_dir)) == 1 and len(trainers(runs_dir)) == 1
 
 
 def test_failed_run_shows_its_error(runs_dir: Path) -> None:
@@ -252,7 +265,7 @@ def test_failed_run_shows_its_error(runs_dir: Path) -> None:
     assert {m.label: m.value for m in at.metric}["Status"] == "failed"
 
 
-def test_cli_run_is_shown_but_cannot_be_stopped_here(runs_dir: Path) -> None:
+def test_cli_run_is_shown_and_stop_asks_its_process(runs_dir: Path) -> None:
     store = RunStore(runs_dir)
     cli = store.create(TRPOConfig(**SMALL), name="from the CLI")  # status running, our pid
     cli = Run(cli.path.rename(runs_dir / ("20000101-000000-" + cli.id.split("-", 2)[2])))
@@ -260,8 +273,12 @@ def test_cli_run_is_shown_but_cannot_be_stopped_here(runs_dir: Path) -> None:
     newer.set_status("finished")
     at = open_app()  # a running run is shown before a newer finished one
     assert any("from the CLI" in s.value for s in at.subheader)
-    assert at.button(key="stop").disabled
     assert any("another process" in c.value for c in at.caption)
+    assert not at.button(key="stop").disabled
+    at.button(key="stop").click().run()  # nothing trains it here: the request waits in the store
+    assert cli.stop_requested()
+    assert any("Stop requested" in i.value for i in at.info)
+    cli.clear_stop_request()
     # the process that ran it is gone: interrupted (the newest run now), resumable here
     shutil.rmtree(newer.path)
     status = json.loads((cli.path / "status.json").read_text())
@@ -286,35 +303,19 @@ def _dead_pid() -> int:
     pytest.skip("no free pid")
 
 
-def test_disk_full_shows_the_error_and_the_app_stays_up(
-    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The disk fills up mid-run (every write fails, status.json included): the page shows
-    the failure with its message, the previous checkpoint stays loadable, the app stays up."""
-    import trpo.store as store_module
-
-    real_write = store_module.atomic_write_bytes
-    full = threading.Event()
-
-    def write(path, data):
-        if full.is_set():
-            raise OSError(28, "No space left on device")
-        real_write(path, data)
-
-    monkeypatch.setattr(store_module, "atomic_write_bytes", write)
-    at = set_knobs(open_app(), **LONG)
+def test_a_killed_trainer_shows_as_failed_and_the_app_stays_up(runs_dir: Path) -> None:
+    """The trainer process dies mid-run (SIGKILL: no chance to write a status): the page shows
+    the failure with the exit code, the last checkpoint stays loadable, the app stays up."""
+    at = set_knobs(open_app(), **{**LONG, "checkpoint_every": 1})
     at.button(key="start").click().run()
     [run_dir] = run_folders(runs_dir)
     wait_for_iterations(at, run_dir, 2)
-    full.set()
     handle = common.get_registry().get(run_dir.name)
-    handle.thread.join(30)
+    os.kill(handle.process.pid, signal.SIGKILL)
+    wait_until(lambda: handle.outcome is not None)
     at.run()
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Status"] == "failed"
-    assert any("No space left on device" in e for e in errors(at))
-    saved = Run(run_dir).load_checkpoint().meta["iteration"]
-    assert saved >= 2
-    full.clear()
-    at.run()  # the server keeps serving
-    assert not at.exception
+    assert any("exit code -9" in e for e in errors(at)), errors(at)
+    assert Run(run_dir).load_checkpoint().meta["iteration"] >= 1
+    assert at.button(key="stop").disabled  # nothing left to stop

@@ -342,6 +342,8 @@ def test_three_concurrent_runs_progress_and_the_cap_refuses_a_fourth(server, bro
         set_number(page, "total_steps", "50000000")
         set_number(page, "seed", str(seed))
         click(page, "start")
+        # the page now shows that run (its folder name in the heading), so Stop is its Stop
+        page.get_by_text(by_seed[seed].name).first.wait_for()
         wait_until(lambda: page.locator(".st-key-stop button").first.is_enabled(), 15, "Stop")
         click(page, "stop")
         wait_until(lambda seed=seed: state_of(by_seed[seed]) == "stopped", 60, f"{seed} stopped")

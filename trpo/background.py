@@ -1,51 +1,74 @@
-"""Training in background threads, owned by one registry (no Streamlit here).
+"""Trainer processes, launched and watched by one registry (no Streamlit here).
 
-The dashboard keeps exactly one `TrainingRegistry` per server process. Starting is idempotent:
-a start whose config equals that of a live run returns that run instead of launching another, so
-reruns, double clicks and a second browser tab never start a second trainer for the same run.
-Threads never touch the UI; they write records through the run store, which pages read.
+The dashboard keeps one `TrainingRegistry` per runs directory. Each run trains in its own
+process (`trpo.trainer_process`), watched by a thread of the registry that records how the
+process ended. Starting is idempotent: a start whose config equals that of a live run returns
+that run, so reruns, double clicks and a second browser tab never start a second trainer. The
+cap counts live trainer processes the dashboard started, those of an earlier server included:
+a new registry finds the runs still training (after a cache clear or a server restart) in the
+run store and can stop them. Stop is a request through the store (`Run.request_stop`), so it
+reaches any trainer, CLI runs included, and takes effect after the current iteration.
 """
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trpo.config import TRPOConfig
-from trpo.session import TrainingSession
-from trpo.store import RunStore
+from trpo import trainer_process
+from trpo.config import ConfigError, TRPOConfig
+from trpo.envs import check_env_contract, check_env_id
+from trpo.session import check_resume_budget
+from trpo.store import Run, RunStore, RunStoreError, open_run
 
 DEFAULT_MAX_CONCURRENT = 3
+LAUNCHER = "dashboard"  # meta.json "launcher" of the runs a registry starts
 
 
 class CapacityError(RuntimeError):
-    """Too many runs are already training in this process."""
+    """Too many trainer processes are already running."""
 
 
 @dataclass
 class RunHandle:
-    """A run this process is training (or trained): its thread, stop event and outcome."""
+    """A run the registry started (or found still training): its process and outcome.
+
+    process is None for a run found in the store (started by an earlier registry); its
+    liveness is then the store's (the pid in status.json)."""
 
     run_id: str
     run_dir: Path
     config: TRPOConfig
-    thread: threading.Thread
-    stop_event: threading.Event
+    process: subprocess.Popen[bytes] | None
     started_at: float = field(default_factory=time.time)
-    outcome: str | None = None  # finished / stopped / failed once the thread has ended
+    outcome: str | None = None  # finished / stopped / failed once the process has ended
     error: str | None = None
 
     @property
     def alive(self) -> bool:
-        return self.thread.is_alive()
+        """Training: the process lives and has not yet written its final state (a process
+        that has is only closing its envs, and no longer counts towards the cap)."""
+        if self.process is not None and self.process.poll() is not None:
+            return False
+        return Run(self.run_dir).state() == "running"
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to timeout seconds for the trainer to end; True if it has."""
+        deadline = time.monotonic() + timeout
+        while self.alive:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
 
 class TrainingRegistry:
-    """Starts, stops and lists background training runs; safe to call from any thread."""
+    """Starts, stops and lists trainer processes; safe to call from any thread."""
 
     def __init__(
         self, runs_dir: str | Path = "runs", max_concurrent: int = DEFAULT_MAX_CONCURRENT
@@ -54,30 +77,57 @@ class TrainingRegistry:
         self.max_concurrent = max_concurrent
         self._lock = threading.Lock()
         self._handles: dict[str, RunHandle] = {}
+        self._find_live_runs()
+
+    def _find_live_runs(self) -> None:
+        """Adopt the dashboard's runs that are still training (started by an earlier server
+        or registry): they count towards the cap and can be stopped."""
+        for run in self.store.runs():
+            if run.meta().get("launcher") != LAUNCHER or run.state() != "running":
+                continue
+            try:
+                config = run.config()
+            except (RunStoreError, ConfigError):
+                continue
+            self._handles[run.id] = RunHandle(run.id, run.path, config, process=None)
 
     # --- starting ------------------------------------------------------------------------
     def start(
         self, config: TRPOConfig, name: str | None = None, tags: dict[str, Any] | None = None
     ) -> RunHandle:
-        """Start training config in a thread, or return the live run with the same config."""
+        """Start a trainer process for config, or return the live run with the same config.
+
+        Raises CapacityError when the cap is reached, EnvError when the env cannot be made or
+        breaks its declared spaces (before any folder is created), RunStoreError when the
+        run folder cannot be written."""
         with self._lock:
             for handle in self._handles.values():
                 if handle.alive and handle.config == config:
                     return handle
             self._check_capacity()
-            session = TrainingSession.new(config, self.store, name=name, tags=tags)
-            return self._launch(session)
+            check_env_id(config.env_id)
+            check_env_contract(config.env_id)
+            run = self.store.create(config, name=name, tags=tags, launcher=LAUNCHER)
+            return self._launch(run, config)
 
     def resume(self, run_dir: str | Path, total_steps: int | None = None) -> RunHandle:
-        """Continue a stopped run in a thread (returns the live handle if it is running)."""
-        run_id = Path(run_dir).name
+        """Continue a stopped or interrupted run in a trainer process (returns the live handle
+        if it is training). Raises RunStoreError / ConfigError for a run that cannot be
+        resumed (unreadable, or total_steps not above what it has trained)."""
+        run = open_run(run_dir)
         with self._lock:
-            handle = self._handles.get(run_id)
+            handle = self._handles.get(run.id)
             if handle is not None and handle.alive:
                 return handle
+            if run.state() == "running":
+                raise RunStoreError(f"run {run.id} is already training in another process")
             self._check_capacity()
-            session = TrainingSession.resume(str(run_dir), total_steps=total_steps)
-            return self._launch(session)
+            config = run.config()
+            check_resume_budget(run, total_steps)
+            if total_steps is not None:
+                config = config.replace(total_steps=total_steps)
+            run.clear_stop_request()
+            return self._launch(run, config, total_steps)
 
     def _check_capacity(self) -> None:
         live = sum(1 for h in self._handles.values() if h.alive)
@@ -87,54 +137,62 @@ class TrainingRegistry:
                 "stop one before starting another"
             )
 
-    def _launch(self, session: TrainingSession) -> RunHandle:
-        run = session.run_folder
-        stop = threading.Event()
-        handle = RunHandle(
-            run_id=run.id,
-            run_dir=run.path,
-            config=session.config,
-            thread=threading.Thread(target=lambda: None),
-            stop_event=stop,
-        )
-
-        def target() -> None:
-            try:
-                handle.outcome = session.run(stop)
-            except BaseException as exc:
-                handle.outcome = "failed"
-                handle.error = f"{type(exc).__name__}: {exc}"
-                traceback.print_exc()
-
-        handle.thread = threading.Thread(target=target, name=f"trpo-{run.id}", daemon=True)
+    def _launch(self, run: Run, config: TRPOConfig, total_steps: int | None = None) -> RunHandle:
+        try:
+            process = trainer_process.spawn(run, total_steps)
+        except OSError as exc:
+            run.set_status("failed", error=f"could not start a trainer process: {exc}")
+            raise RunStoreError(f"could not start a trainer process: {exc}") from exc
+        handle = RunHandle(run.id, run.path, config, process)
         self._handles[run.id] = handle
-        # readers see "running" at once, not the stale state until the thread gets going
-        run.set_status("running", iteration=session.trainer.iteration)
-        handle.thread.start()
+        threading.Thread(
+            target=self._watch, args=(handle, run), name=f"trpo-watch-{run.id}", daemon=True
+        ).start()
         return handle
+
+    @staticmethod
+    def _watch(handle: RunHandle, run: Run) -> None:
+        """Wait for the process; a trainer that died without a final state is marked failed,
+        so no run stays 'running' with nothing training it."""
+        assert handle.process is not None
+        code = handle.process.wait()
+        status = run.status()
+        if status.get("state") == "running":
+            tail = trainer_process.log_tail(run)
+            error = f"the trainer process ended with exit code {code}" + (
+                f": {tail}" if tail else ""
+            )
+            with contextlib.suppress(OSError):
+                run.set_status("failed", error=error, pid=handle.process.pid)
+            status = {"state": "failed", "error": error}
+        handle.outcome = str(status.get("state"))
+        handle.error = status.get("error")
 
     # --- stopping and listing --------------------------------------------------------------
     def stop(self, run_id: str, timeout: float = 0.0) -> bool:
-        """Ask a run to stop after its current iteration; wait up to timeout seconds.
-        Returns True if the thread has ended."""
+        """Ask a run to stop after its current iteration (any run of the store: the
+        dashboard's or a CLI run); wait up to timeout seconds. True if it is no longer
+        training."""
         with self._lock:
             handle = self._handles.get(run_id)
-        if handle is None:
+        run = Run(handle.run_dir if handle else self.store.root / run_id)
+        if handle is None and run.state() != "running":
             return True
-        handle.stop_event.set()
-        if timeout > 0:
-            handle.thread.join(timeout)
-        return not handle.alive
+        run.request_stop()
+        if handle is not None:
+            return handle.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while run.state() == "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return run.state() != "running"
 
     def stop_all(self, timeout: float = 10.0) -> None:
-        """Stop every run (used when the registry is released) and wait for them."""
-        with self._lock:
-            handles = list(self._handles.values())
-        for handle in handles:
-            handle.stop_event.set()
+        """Stop every live run this registry knows and wait for them (tests, shutdown)."""
+        for handle in self.active():
+            Run(handle.run_dir).request_stop()
         deadline = time.monotonic() + timeout
-        for handle in handles:
-            handle.thread.join(max(0.0, deadline - time.monotonic()))
+        for handle in self.active():
+            handle.wait(max(0.0, deadline - time.monotonic()))
 
     def get(self, run_id: str) -> RunHandle | None:
         with self._lock:
@@ -142,29 +200,9 @@ class TrainingRegistry:
 
     def active(self) -> list[RunHandle]:
         with self._lock:
-            return [h for h in self._handles.values() if h.alive]
+            handles = list(self._handles.values())
+        return [h for h in handles if h.alive]
 
     def handles(self) -> list[RunHandle]:
         with self._lock:
             return list(self._handles.values())
-
-
-_SHARED: dict[Path, TrainingRegistry] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_registry(
-    runs_dir: str | Path = "runs", max_concurrent: int = DEFAULT_MAX_CONCURRENT
-) -> TrainingRegistry:
-    """The one registry of this process for runs_dir, created on first use.
-
-    It outlives any cache that hands it out: a dashboard whose cache is cleared gets the same
-    registry back, so its runs keep training and are found again (nothing but Stop ends a run).
-    """
-    key = Path(runs_dir).resolve()
-    with _SHARED_LOCK:
-        registry = _SHARED.get(key)
-        if registry is None:
-            registry = _SHARED[key] = TrainingRegistry(runs_dir, max_concurrent)
-        registry.max_concurrent = max_concurrent
-        return registry

@@ -127,6 +127,7 @@ def _train(args: argparse.Namespace) -> int:
         if args.preset or set(given) - {"total_steps"}:
             raise CliError("--resume takes only --total-steps (the run keeps its own config)")
         session = TrainingSession.resume(args.resume, total_steps=args.total_steps)
+        session.run_folder.clear_stop_request()  # an explicit resume overrides an old request
         if session.trainer.env_steps >= session.config.total_steps:
             done = session.trainer.env_steps
             session.trainer.close()

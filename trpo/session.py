@@ -1,9 +1,13 @@
 """A training session: one trainer writing one run folder (records, checkpoints, status).
 
 Used by the CLI, the dashboard's background threads and sweep workers alike, so a run looks the
-same in the store whoever started it. Order of writes per iteration: the record is appended
-first, then the checkpoint; after a crash the metrics may be one iteration ahead of the
-checkpoint, and `resume` reconciles them by dropping records past the checkpoint.
+same in the store whoever started it. A run stops after the current iteration when
+the caller's event is set or when any process asked it to through the store
+(`Run.request_stop`): that is how the dashboard stops a trainer process, or a CLI run.
+
+Order of writes per iteration: the record is appended first, then the checkpoint; after a crash
+the metrics may be one iteration ahead of the checkpoint, and `resume` reconciles them by
+dropping records past the checkpoint.
 """
 
 from __future__ import annotations
@@ -20,6 +24,39 @@ from trpo.trainer import Trainer, TrainerState
 from trpo.training_errors import StateMismatchError, TrainingError
 
 OnRecord = Callable[[IterationRecord], None]
+
+
+class StopFlag:
+    """Set once the caller's event is set or a stop was requested through the run store
+    (a file check per iteration, negligible next to an iteration)."""
+
+    def __init__(self, event: threading.Event | None, run: Run) -> None:
+        self.event = event
+        self.run = run
+
+    def is_set(self) -> bool:
+        return (self.event is not None and self.event.is_set()) or self.run.stop_requested()
+
+
+def trained_steps(state: TrainerState | None) -> int:
+    """Env steps a checkpoint has trained (0 without one)."""
+    return int(state.meta.get("env_steps", 0)) if state is not None else 0
+
+
+def check_resume_budget(run: Run, total_steps: int | None, done: int | None = None) -> None:
+    """ConfigError unless the run has steps left to train: total_steps (default: its config's)
+    must be more than the done steps its checkpoint has trained (read when not given)."""
+    if done is None:
+        checkpoint = run.load_checkpoint() if run.has_checkpoint() else None
+        done = trained_steps(checkpoint and TrainerState(checkpoint.tensors, checkpoint.meta))
+    budget = run.config().total_steps if total_steps is None else total_steps
+    if budget <= done:
+        raise ConfigError(
+            [
+                f"total_steps ({budget:,}) must be more than the {done:,} steps "
+                f"this run has already trained; give a larger budget to continue it"
+            ]
+        )
 
 
 class TrainingSession:
@@ -55,14 +92,8 @@ class TrainingSession:
         if run.has_checkpoint():
             checkpoint = run.load_checkpoint()
             state = TrainerState(checkpoint.tensors, checkpoint.meta)
-        done = int(state.meta.get("env_steps", 0)) if state is not None else 0
-        if total_steps is not None and total_steps <= done:
-            raise ConfigError(
-                [
-                    f"total_steps ({total_steps:,}) must be more than the {done:,} steps "
-                    f"this run has already trained; give a larger budget to continue it"
-                ]
-            )
+        if total_steps is not None:
+            check_resume_budget(run, total_steps, trained_steps(state))
         if total_steps is not None and total_steps != config.total_steps:
             config = config.replace(total_steps=total_steps)
         try:
@@ -86,14 +117,15 @@ class TrainingSession:
         return self.trainer.config
 
     def run(self, stop: threading.Event | None = None, on_record: OnRecord | None = None) -> str:
-        """Train until done or stopped; return the final state. On an exception the run is
-        marked failed (with the iteration and message) and the exception is re-raised."""
+        """Train until done or stopped (stop set, or `Run.request_stop` from any process);
+        return the final state. On an exception the run is marked failed (with the iteration
+        and message) and the exception is re-raised. A stop request is consumed at the end."""
         run, trainer = self.run_folder, self.trainer
         every = self.config.checkpoint_every
         saved_at = trainer.iteration
         try:
             run.set_status("running", iteration=trainer.iteration)
-            for record in trainer.run(stop):
+            for record in trainer.run(StopFlag(stop, run)):
                 run.append(record)
                 if record.iteration % every == 0:
                     self._checkpoint()
@@ -117,6 +149,8 @@ class TrainingSession:
             raise
         finally:
             trainer.close()
+            with contextlib.suppress(OSError):
+                run.clear_stop_request()
 
     def _checkpoint(self) -> None:
         state = self.trainer.state()

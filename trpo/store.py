@@ -2,8 +2,12 @@
 
 Layout of a run folder (names made by the program; a user-given name is metadata only):
     config.json        the TRPOConfig
-    meta.json          name, created time, tags (e.g. sweep id)
-    status.json        running / finished / stopped / failed, with the error message
+    meta.json          name, created time, tags (e.g. sweep id), launcher (e.g. dashboard)
+    status.json        running / finished / stopped / failed, with the error message and the
+                       pid of the process training it
+    stop.request       present while a stop has been asked for (by any process); the trainer
+                       stops after its current iteration
+    trainer.log        stdout and stderr of a trainer process started by the dashboard
     metrics.jsonl      one IterationRecord per line, flushed as written
     checkpoint.safetensors   latest trainer state (tensors + JSON metadata), replaced atomically
 
@@ -47,6 +51,8 @@ STATES = ("running", "finished", "stopped", "failed")
 MAX_NAME_LENGTH = 200
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
+STOP_REQUEST = "stop.request"
+TRAINER_LOG = "trainer.log"
 
 
 class RunStoreError(RuntimeError):
@@ -65,7 +71,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "run"
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (signal 0 probes it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -140,7 +147,7 @@ class Run:
     def meta(self) -> dict[str, Any]:
         """meta.json, without a name, created time or tags of the wrong type ({} if unreadable)."""
         data = self._read_json("meta.json", {})
-        for key, kind in (("name", str), ("created", str), ("tags", dict)):
+        for key, kind in (("name", str), ("created", str), ("tags", dict), ("launcher", str)):
             if not isinstance(data.get(key, kind()), kind):
                 del data[key]
         return data
@@ -154,15 +161,30 @@ class Run:
         status = self.status()
         state = str(status.get("state", "unknown"))
         pid = status.get("pid")
-        if state == "running" and isinstance(pid, int) and not _process_alive(pid):
+        if state == "running" and isinstance(pid, int) and not process_alive(pid):
             return "interrupted"
         return state
 
-    def set_status(self, state: str, error: str | None = None, **extra: Any) -> None:
+    def set_status(
+        self, state: str, error: str | None = None, pid: int | None = None, **extra: Any
+    ) -> None:
+        """Write status.json; pid is the training process (default: this one)."""
         if state not in STATES:
             raise ValueError(f"unknown run state {state!r}")
-        data = {"state": state, "error": error, "updated": _now(), "pid": os.getpid(), **extra}
+        pid = os.getpid() if pid is None else pid
+        data = {"state": state, "error": error, "updated": _now(), "pid": pid, **extra}
         atomic_write_json(self.path / "status.json", data)
+
+    # --- stop requests: how any process asks the run's trainer to stop ----------------------
+    def request_stop(self) -> None:
+        """Ask whoever trains this run to stop after its current iteration (with a checkpoint)."""
+        atomic_write_json(self.path / STOP_REQUEST, {"requested": _now()})
+
+    def stop_requested(self) -> bool:
+        return (self.path / STOP_REQUEST).exists()
+
+    def clear_stop_request(self) -> None:
+        (self.path / STOP_REQUEST).unlink(missing_ok=True)
 
     def _read_json(self, name: str, default: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -255,9 +277,14 @@ class RunStore:
         self.root = Path(root)
 
     def create(
-        self, config: TRPOConfig, name: str | None = None, tags: dict[str, Any] | None = None
+        self,
+        config: TRPOConfig,
+        name: str | None = None,
+        tags: dict[str, Any] | None = None,
+        launcher: str = "",
     ) -> Run:
-        """A new run folder named <time>-<env>-<random>; name and tags go in meta.json."""
+        """A new run folder named <time>-<env>-<random>; name, tags and launcher (who started
+        it, e.g. "dashboard") go in meta.json."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -274,7 +301,12 @@ class RunStore:
             run.write_config(config)
             atomic_write_json(
                 folder / "meta.json",
-                {"name": clean_name(name), "created": _now(), "tags": dict(tags or {})},
+                {
+                    "name": clean_name(name),
+                    "created": _now(),
+                    "tags": dict(tags or {}),
+                    "launcher": launcher,
+                },
             )
             (folder / METRICS).touch()
             run.set_status("running")

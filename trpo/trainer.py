@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -34,6 +33,12 @@ from trpo.record import IterationRecord
 from trpo.rollout import Batch, Collector, available_memory, batch_bytes
 from trpo.training_errors import EnvStepError, StateMismatchError, check_finite, where
 from trpo.value_fit import fit_value
+
+
+class StopSignal(Protocol):
+    """Anything the loop can ask whether to stop (threading.Event, session.StopFlag)."""
+
+    def is_set(self) -> bool: ...
 
 
 @dataclass
@@ -131,9 +136,9 @@ class Trainer:
             ) from exc
 
     # --- the loop ----------------------------------------------------------------------------
-    def run(self, stop: threading.Event | None = None) -> Iterator[IterationRecord]:
-        """Yield records until total_steps is reached or stop is set (checked between
-        iterations)."""
+    def run(self, stop: StopSignal | None = None) -> Iterator[IterationRecord]:
+        """Yield records until total_steps is reached or stop.is_set() (checked between
+        iterations; a threading.Event will do)."""
         while self.env_steps < self.config.total_steps:
             if stop is not None and stop.is_set():
                 return
