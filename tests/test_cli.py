@@ -240,3 +240,34 @@ def test_eval_uses_the_env_time_limit_and_reports_no_cut(tmp_path):
     result = evaluate(session.run_folder.path, episodes=2)
     assert result.lengths == [200, 200] and result.cut == [False, False]
     assert result.max_steps == 200
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_interrupting_train_stops_after_the_iteration_with_a_checkpoint(tmp_path, how):
+    """The first Ctrl-C (or a SIGTERM) stops the run after its current iteration: state
+    'stopped', a checkpoint of the last record, exit 0; the run resumes from there."""
+    import signal
+    import time
+
+    from trpo.store import RunStore, load_metrics
+
+    runs = tmp_path / "runs"
+    knobs = ["--total-steps", "10000000", "--steps-per-iteration", "512", "--vf-epochs", "1"]
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "trpo", "train", "--runs-dir", str(runs), "--quiet", *knobs],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    deadline = time.monotonic() + 120
+    while not (RunStore(runs).runs() and len(load_metrics(RunStore(runs).runs()[0].path)) >= 2):
+        assert time.monotonic() < deadline and cli.poll() is None, cli.stderr
+        time.sleep(0.1)
+    cli.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGTERM)
+    out, err = cli.communicate(timeout=120)
+    assert cli.returncode == 0, err
+    assert "stopping after the current iteration" in err and out.startswith("run folder")
+    [run] = RunStore(runs).runs()
+    assert run.state() == "stopped"
+    assert run.load_checkpoint().meta["iteration"] == len(load_metrics(run.path))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -158,11 +159,24 @@ def _train(args: argparse.Namespace) -> int:
             bar.write(record.summary())
 
     stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+        bar.write(
+            "stopping after the current iteration, with a checkpoint (Ctrl-C again to abort)",
+            file=sys.stderr,
+        )
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    handled = (signal.SIGINT, signal.SIGTERM) if main_thread else ()
+    previous = {number: signal.signal(number, on_signal) for number in handled}
     try:
         state = session.run(stop, on_record=show)
     except KeyboardInterrupt:
         bar.close()
-        print(f"interrupted; run folder: {session.run_folder.path}", file=sys.stderr)
+        print(f"aborted; run folder: {session.run_folder.path}", file=sys.stderr)
         return 130
     except Exception:
         bar.close()
@@ -170,6 +184,9 @@ def _train(args: argparse.Namespace) -> int:
         print(f"error: run failed: {error}", file=sys.stderr)
         print(f"run folder: {session.run_folder.path}", file=sys.stderr)
         return 1
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     bar.close()
     print(f"{state}: {session.trainer.iteration} iterations, {session.trainer.env_steps:,} steps")
     print(f"run folder: {session.run_folder.path}")
@@ -423,8 +440,6 @@ def sweep_spec_from_args(args: argparse.Namespace) -> Any:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    import signal
-
     from tqdm import tqdm
 
     from trpo.sweep import (

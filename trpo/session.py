@@ -138,6 +138,10 @@ class TrainingSession:
             state = "finished" if done else "stopped"
             run.set_status(state, iteration=trainer.iteration)
             return state
+        except KeyboardInterrupt:  # an abort: the last checkpoint stands, resume continues it
+            with contextlib.suppress(OSError):
+                run.set_status("stopped", iteration=saved_at)
+            raise
         except BaseException as exc:
             message = (
                 str(exc)  # already names the iteration and the cause
