@@ -207,7 +207,8 @@ def markdown_table(
 
 def check_presets(parser: Any, env_ids: Sequence[str], total_steps: int | None = None) -> None:
     """parser.error unless every env has a preset that is valid with total_steps (if given)."""
-    from trpo.config import PRESETS, ConfigError, preset
+    from trpo.config import ConfigError
+    from trpo.presets import PRESETS, preset
 
     if not env_ids:
         parser.error("no environment given")

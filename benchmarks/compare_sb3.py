@@ -1,6 +1,6 @@
 """Speed and final return of this project's TRPO against sb3-contrib's TRPO, same hyperparameters.
 
-For each env the preset (trpo.config.preset) is mapped knob by knob onto sb3-contrib's TRPO, and
+For each env the preset (trpo.presets.preset) is mapped knob by knob onto sb3-contrib's TRPO, and
 the two implementations are trained interleaved (ours seed 0, sb3 seed 0, ours seed 1, ...),
 each training in a fresh spawned interpreter. The timed region is the training only:
 
@@ -56,7 +56,7 @@ def sb3_kwargs(config: Any) -> dict[str, Any]:
 
     Our max_backtracks K tries candidates j = 0..K (K + 1 of them); sb3's line_search_max_iter
     counts candidates, hence K + 1. Our cg_residual_tol default (1e-10) is sb3's fixed value.
-    sb3's Gaussian KL is averaged over the action dimensions d (trpo/config.py explains), so for
+    sb3's Gaussian KL is averaged over the action dimensions d (trpo/presets.py explains), so for
     Box actions its target_kl is delta / d and its cg_damping is cg_damping / d: the same step.
     """
     from torch import nn
@@ -133,8 +133,8 @@ def train_ours(
 ) -> dict[str, Any]:
     """on_record(record, seconds since the clock started), after each iteration (timed)."""
     _prepare_child(job["threads"])
-    from trpo.config import preset
     from trpo.evaluate import evaluate
+    from trpo.presets import preset
     from trpo.store import RunStore
     from trpo.trainer import Trainer
 
@@ -185,7 +185,7 @@ def train_sb3(
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from trpo.config import preset
+    from trpo.presets import preset
 
     config = preset(
         job["env_id"], total_steps=job["steps"], seed=job["seed"], torch_threads=job["threads"]

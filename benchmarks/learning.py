@@ -161,7 +161,7 @@ def train_job(job: dict[str, Any]) -> dict[str, Any]:
         result = compare_sb3.train_ours(job, on_record=on_record)
     else:
         result = compare_sb3.train_sb3(job, lambda start: _rollout_callback(start, points))
-        from trpo.config import preset
+        from trpo.presets import preset
 
         config = preset(job["env_id"], total_steps=job["steps"], seed=job["seed"], torch_threads=1)
         result["config"] = config.to_dict()
@@ -348,7 +348,8 @@ def print_tables(rows: list[dict[str, Any]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from trpo.config import PRESETS, ConfigError, preset
+    from trpo.config import ConfigError
+    from trpo.presets import PRESETS, preset
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

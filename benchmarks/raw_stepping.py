@@ -70,7 +70,7 @@ def raw_steps_per_s(env_id: str, n_envs: int, steps: int, seed: int) -> float:
 def measure_env(job: dict[str, Any]) -> dict[str, Any]:
     """Runs in a fresh process: raw stepping (repeats), then one training."""
     common.limit_threads(job["threads"])
-    from trpo.config import preset
+    from trpo.presets import preset
     from trpo.trainer import Trainer
 
     common.warm_up_torch()

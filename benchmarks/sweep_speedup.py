@@ -36,7 +36,7 @@ LABELS = {
 
 
 def make_spec(steps: int) -> Any:
-    from trpo.config import preset
+    from trpo.presets import preset
     from trpo.sweep import SweepSpec
 
     return SweepSpec(

@@ -21,8 +21,9 @@ from pages.common import (
 )
 from trpo import catalog, plots
 from trpo.cli import CliError, knob_values
-from trpo.config import PRESETS, ConfigError, TRPOConfig, knob_help, preset
+from trpo.config import ConfigError, TRPOConfig, knob_help
 from trpo.envs import EnvError
+from trpo.presets import PRESETS, preset
 from trpo.sweep import (
     SweepError,
     SweepSpec,

@@ -28,16 +28,8 @@ from pages.common import (
 )
 from trpo import catalog
 from trpo.background import CapacityError
-from trpo.config import (
-    ACTIVATIONS,
-    PRESET_SOURCES,
-    PRESETS,
-    VECTORIZATIONS,
-    ConfigError,
-    TRPOConfig,
-    knob_help,
-    preset,
-)
+from trpo.config import ACTIVATIONS, VECTORIZATIONS, ConfigError, TRPOConfig, knob_help
+from trpo.presets import PRESET_SOURCES, PRESETS, preset
 from trpo.store import Run
 
 ensure_app_navigation()

@@ -20,7 +20,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pages import common
-from trpo.config import TRPOConfig, preset
+from trpo.config import TRPOConfig
+from trpo.presets import preset
 from trpo.store import Run, RunStore
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from trpo.cli import build_parser, config_from_args, main
-from trpo.config import PRESETS, TRPOConfig
+from trpo.config import TRPOConfig
+from trpo.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,10 +75,12 @@ def test_train_eval_list_end_to_end(tmp_path):
         (["train", "--delta", "0"], "delta"),
         (["train", "--delta", "nan"], "delta"),
         (["train", "--delta", "inf"], "delta"),
-        (["train", "--delta", "abc"], "expected a number"),
+        (["train", "--delta", "abc"], "delta (the KL limit) must be a number, got 'abc'"),
         (["train", "--alpha", "1"], "alpha"),
         (["train", "--max-backtracks", "0"], "max_backtracks"),
-        (["train", "--max-backtracks", "2.5"], "invalid int"),
+        (["train", "--max-backtracks", "2.5"], "max_backtracks (K) must be a whole number"),
+        (["train", "--total-steps", "1e3x"], "total_steps must be a whole number"),
+        (["train", "--vectorization", "threads"], "invalid choice"),
         (["train", "--env", "os:system"], "module"),
         (["train", "--env", "NotAnEnv-v9"], "not a registered"),
         (["train", "--env", "FrozenLake-v1"], "supported"),

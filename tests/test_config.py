@@ -8,15 +8,8 @@ import os
 import pytest
 import yaml
 
-from trpo.config import (
-    ACTION_DIMS,
-    MAX_BACKTRACKS_CAP,
-    PRESET_SOURCES,
-    PRESETS,
-    ConfigError,
-    TRPOConfig,
-    preset,
-)
+from trpo.config import MAX_BACKTRACKS_CAP, ConfigError, TRPOConfig
+from trpo.presets import ACTION_DIMS, PRESET_SOURCES, PRESETS, preset
 
 
 def _problems(**changes):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from trpo.config import preset
 from trpo.evaluate import evaluate
+from trpo.presets import preset
 from trpo.session import TrainingSession
 from trpo.store import RunStore
 

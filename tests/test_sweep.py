@@ -412,9 +412,9 @@ def test_cli_sweep_end_to_end(tmp_path):
     ("args", "message"),
     [
         (["--delta=-1,0.01"], "delta=-1.0: delta (the KL limit) must be > 0"),
-        (["--delta", "0.01,abc"], "--delta: expected numbers, got 'abc'"),
-        (["--max-backtracks", "5,7.5"], "--max-backtracks: expected whole numbers"),
-        (["--normalize-rewards", "true,maybe"], "expected true or false"),
+        (["--delta", "0.01,abc"], "--delta: delta (the KL limit) must be a number, got 'abc'"),
+        (["--max-backtracks", "5,7.5"], "--max-backtracks: max_backtracks (K) must be a whole"),
+        (["--normalize-rewards", "true,maybe"], "normalize_rewards must be true or false"),
         (["--seeds", "0,x"], "--seeds: expected whole numbers"),
         (["--seeds", ","], "seeds is empty"),
         (["--delta", "0.001:0.1"], "ranges need random search"),

@@ -9,10 +9,10 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "PRESETS": "trpo.config",
+    "PRESETS": "trpo.presets",
     "ConfigError": "trpo.config",
     "TRPOConfig": "trpo.config",
-    "preset": "trpo.config",
+    "preset": "trpo.presets",
     "IterationRecord": "trpo.record",
     "load_metrics": "trpo.store",
 }

@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from dataclasses import MISSING, fields
 from typing import Any
 
-from trpo.config import PRESETS, ConfigError, TRPOConfig, preset
+from trpo.config import ConfigError, TRPOConfig, knob_schema
 from trpo.envs import EnvError
+from trpo.knobs import Knob
+from trpo.presets import PRESETS, preset
 from trpo.store import DEFAULT_RUNS_DIR, RunStore, RunStoreError, load_metrics
 from trpo.training_errors import TrainingError
 
@@ -34,37 +36,46 @@ def _option(name: str) -> str:
     return OPTION_NAMES.get(name, "--" + name.replace("_", "-"))
 
 
-def _hidden_sizes(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated layer widths such as 64,64, got {text!r}"
-        ) from exc
+def _parser_of(knob: Knob) -> Any:
+    """The knob's own parser as an argparse type (its message on a bad value)."""
+
+    def parse(text: str) -> Any:
+        try:
+            return knob.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = knob.kind  # argparse names the type in its messages
+    return parse
 
 
-def _finite_float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _defaults() -> dict[str, Any]:
+    return {
+        f.name: f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        for f in fields(TRPOConfig)
+    }
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per knob, typed, checked and documented by its schema (trpo.knobs)."""
     group = parser.add_argument_group("TRPO knobs (defaults: the preset if given, else these)")
-    for f in fields(TRPOConfig):
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-        help_text = f"{f.metadata.get('help', '')} [default: {default}]".replace("%", "%%")
-        kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": help_text}
-        if isinstance(default, bool):
+    defaults = _defaults()
+    for name, knob in knob_schema().items():
+        help_text = f"{knob.describe()} [default: {_shown(defaults[name])}]".replace("%", "%%")
+        kwargs: dict[str, Any] = {"dest": name, "default": None, "help": help_text}
+        if knob.kind == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif isinstance(default, int):
-            kwargs["type"] = int
-        elif isinstance(default, float):
-            kwargs["type"] = _finite_float
-        elif isinstance(default, tuple):
-            kwargs["type"] = _hidden_sizes
-        group.add_argument(_option(f.name), **kwargs)
+        elif knob.kind == "choice":
+            kwargs["choices"] = knob.choices
+        else:
+            kwargs["type"] = _parser_of(knob)
+        group.add_argument(_option(name), **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -326,58 +337,20 @@ def _add_sweep_parser(commands: Any) -> None:
     group = sweep.add_argument_group(
         "TRPO knobs: V (every trial), V1,V2,... (swept) or LOW:HIGH[:log] (with --samples)"
     )
-    for f in fields(TRPOConfig):
-        if f.name == "seed":
+    defaults = _defaults()
+    for name, knob in knob_schema().items():
+        if name == "seed":
             continue
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-        if isinstance(default, tuple):
-            shown = ",".join(str(v) for v in default)
-        else:
-            shown = str(default).lower() if isinstance(default, bool) else str(default)
-        help_text = f"{f.metadata.get('help', '')} [default: {shown}]".replace("%", "%%")
-        group.add_argument(_option(f.name), dest=f.name, default=None, metavar="V", help=help_text)
-
-
-_TRUE = ("true", "yes", "on", "1")
-_FALSE = ("false", "no", "off", "0")
+        help_text = f"{knob.describe()} [default: {_shown(defaults[name])}]".replace("%", "%%")
+        group.add_argument(_option(name), dest=name, default=None, metavar="V", help=help_text)
 
 
 def knob_value(name: str, text: str) -> Any:
-    """One value of a knob from the command line, by the knob's type."""
-    from trpo.sweep import KNOBS
-
-    default = KNOBS[name]
-    option = _option(name)
-    text = text.strip()
-    if isinstance(default, bool):
-        if text.lower() in _TRUE:
-            return True
-        if text.lower() in _FALSE:
-            return False
-        raise CliError(f"{option}: expected true or false, got {text!r}")
-    if isinstance(default, int):
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            number = float(text)
-        except ValueError:
-            number = float("nan")
-        if number.is_integer():
-            return int(number)
-        raise CliError(f"{option}: expected whole numbers, got {text!r}")
-    if isinstance(default, float):
-        try:
-            return float(text)
-        except ValueError:
-            raise CliError(f"{option}: expected numbers, got {text!r}") from None
-    if isinstance(default, tuple):
-        try:
-            return _hidden_sizes(text)
-        except argparse.ArgumentTypeError as exc:
-            raise CliError(f"{option}: {exc}") from None
-    return text
+    """One value of a knob from the command line, by the knob's own parser (trpo.knobs)."""
+    try:
+        return knob_schema()[name].parse(text)
+    except ValueError as exc:
+        raise CliError(f"{_option(name)}: {exc}") from None
 
 
 def knob_values(name: str, text: str) -> Any:
