@@ -163,6 +163,7 @@ def test_dashboard_listens_on_localhost_by_default():
         assert st_config.get_option("server.address") == "127.0.0.1"
         assert st_config.get_option("client.showErrorDetails") == "none"
         assert st_config.get_option("server.fileWatcherType") == "none"
+        assert st_config.get_option("client.toolbarMode") == "viewer"  # no Deploy, no dev menu
     finally:
         os.chdir(cwd)
         st_config.get_config_options(force_reparse=True)
