@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from trpo.compare import X_AXES, metric_label
+
 MAX_POINTS = 600
 ACCEPT_COLOR = "#1f77b4"
 REJECT_COLOR = "#d62728"
@@ -348,28 +350,43 @@ def smooth(values: Sequence[float], window: int) -> np.ndarray:
     return series.rolling(window, min_periods=1).mean().to_numpy()
 
 
+def _axes(fig: go.Figure, title: str, x: str, y: str, log_y: bool) -> go.Figure:
+    if log_y:
+        fig.update_yaxes(type="log", exponentformat="power")
+    return _layout(fig, title, X_AXES.get(x, x), metric_label(y), height=420)
+
+
 def overlay_figure(
-    curves: dict[str, pd.DataFrame], window: int = 1, y: str = "return_mean"
+    curves: dict[str, pd.DataFrame],
+    window: int = 1,
+    y: str = "return_mean",
+    x: str = "env_steps",
+    log_y: bool = False,
+    colors: dict[str, str] | None = None,
 ) -> go.Figure:
-    """Several runs' curves (label -> metrics frame) on one plot, smoothed."""
-    title = "Episode return (mean of each batch)" if y == "return_mean" else y
+    """Several runs' curves (label -> metrics frame) of metric y over x on one plot, smoothed
+    (trailing mean over window points); colors: label -> colour (plotly's sequence if None)."""
+    title = metric_label(y).capitalize()
     fig = go.Figure()
     for label, frame in curves.items():
-        data = frame[frame[y].notna()]
+        data = frame[frame[y].notna()] if y in frame else frame.iloc[0:0]
         if data.empty:
             continue
-        data = downsample(data)
+        values = smooth(data[y].tolist(), window)
+        keep = downsample(data.assign(_smoothed=values))
+        color = (colors or {}).get(label)
         fig.add_trace(
             go.Scatter(
-                x=data["env_steps"].tolist(),
-                y=smooth(data[y].tolist(), window).tolist(),
+                x=keep[x].tolist(),
+                y=keep["_smoothed"].tolist(),
                 mode="lines",
                 name=label,
+                line=dict(color=color) if color else None,
             )
         )
     if not fig.data:
         return empty_figure(title, "nothing to plot yet")
-    return _layout(fig, title, "env steps", y, height=420)
+    return _axes(fig, title, x, y, log_y)
 
 
 def seed_band_figure(
@@ -377,27 +394,26 @@ def seed_band_figure(
     window: int = 1,
     y: str = "return_mean",
     points: int = 200,
+    x: str = "env_steps",
+    log_y: bool = False,
 ) -> go.Figure:
     """Runs grouped by everything but the seed: mean across seeds with a min-max band,
-    on a common env-steps grid (each run interpolated)."""
-    title = "Episode return, mean over seeds with min-max band"
+    on a common grid of x (each run interpolated)."""
+    title = f"{metric_label(y).capitalize()}, mean over seeds with min-max band"
     fig = go.Figure()
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
     for i, (label, frames) in enumerate(groups.items()):
-        usable = [f[f[y].notna()] for f in frames]
+        usable = [f[f[y].notna()] for f in frames if y in f]
         usable = [f for f in usable if len(f) >= 1]
         if not usable:
             continue
-        end = min(float(f["env_steps"].max()) for f in usable)
-        start = max(float(f["env_steps"].min()) for f in usable)
+        end = min(float(f[x].max()) for f in usable)
+        start = max(float(f[x].min()) for f in usable)
         if end < start:
             continue
         grid = np.linspace(start, end, points) if end > start else np.array([start])
         curves = np.stack(
-            [
-                np.interp(grid, f["env_steps"].to_numpy(float), smooth(f[y].tolist(), window))
-                for f in usable
-            ]
+            [np.interp(grid, f[x].to_numpy(float), smooth(f[y].tolist(), window)) for f in usable]
         )
         color = palette[i % len(palette)]
         rgba = "rgba({},{},{},0.18)".format(*(int(color[k : k + 2], 16) for k in (1, 3, 5)))
@@ -434,7 +450,7 @@ def seed_band_figure(
         )
     if not fig.data:
         return empty_figure(title, "nothing to plot yet")
-    return _layout(fig, title, "env steps", y, height=420)
+    return _axes(fig, title, x, y, log_y)
 
 
 def trust_region_summary(frame: pd.DataFrame, delta: float) -> dict[str, Any]:

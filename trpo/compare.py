@@ -1,0 +1,136 @@
+"""Comparing runs: which metrics and x-axes can be compared, labels that say what tells runs
+apart, one stable colour per run, the default selection, and metrics with their config as
+columns (for CSV). Pure functions of configs and metrics frames; no Streamlit here."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from trpo.config import TRPOConfig, knob_schema
+
+#: Record fields that can be drawn over iterations, with their axis titles (units included).
+METRICS: dict[str, str] = {
+    "return_mean": "episode return (batch mean)",
+    "return_max": "episode return (batch max)",
+    "return_min": "episode return (batch min)",
+    "length_mean": "episode length (steps)",
+    "kl": "KL(π_old ‖ π_new) of the accepted step (nats)",
+    "backtrack_index": "accepted backtrack index j",
+    "step_norm": "|θ_new − θ_old|",
+    "grad_norm": "|g|",
+    "g_dot_x": "gᵀx",
+    "x_h_x": "xᵀHx",
+    "step_scale": "step scale √(2δ / xᵀHx)",
+    "cg_true_residual": "CG true residual |g − (H + damping I) x|",
+    "entropy": "policy entropy (nats)",
+    "log_std_mean": "mean log σ",
+    "value_loss": "value loss",
+    "explained_variance": "explained variance of V_φ",
+    "surrogate_after": "surrogate after the step",
+    "steps_per_s": "env steps per second",
+    "iteration_time_s": "iteration time (s)",
+    "time_collect_s": "time collecting (s)",
+    "time_advantages_s": "time on advantages (s)",
+    "time_cg_s": "time in conjugate gradient (s)",
+    "time_linesearch_s": "time in the line search (s)",
+    "time_value_s": "time fitting V_φ (s)",
+    "time_probe_s": "time in the geometry probe (s)",
+}
+#: x-axes: record field -> axis title.
+X_AXES: dict[str, str] = {
+    "env_steps": "env steps",
+    "iteration": "iteration",
+    "wall_time_s": "wall time (s)",
+}
+#: Colours of the runs (plotly's default sequence); a run keeps its colour whatever is selected.
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+DEFAULT_SELECTION = 5  # at most this many runs are selected by default
+
+
+def metric_label(name: str) -> str:
+    """The axis title of a metric (its field name if unknown)."""
+    return METRICS.get(name, name)
+
+
+def color_of(run_id: str) -> str:
+    """A colour that depends only on the run id: stable across selections and deletions."""
+    digest = hashlib.sha256(run_id.encode()).digest()
+    return PALETTE[digest[0] % len(PALETTE)]
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+SYMBOLS = {"delta": "δ", "alpha": "α", "max_backtracks": "K", "gamma": "γ", "gae_lambda": "λ"}
+
+
+def differing_knobs(configs: Sequence[TRPOConfig]) -> list[str]:
+    """The knobs whose values are not the same in all configs, in the config's field order."""
+    if len(configs) < 2:
+        return []
+    return [k for k in knob_schema() if len({getattr(c, k) for c in configs}) > 1]
+
+
+def distinguishing_labels(
+    runs: Mapping[str, tuple[str, TRPOConfig | None]],
+) -> dict[str, str]:
+    """run id -> a label saying what tells the run apart from the others given: its name (or
+    env id) plus the knobs that differ among them, e.g. 'cartpole · δ=0.02 seed=1'. Runs that
+    still read the same get their run id appended."""
+    configs = [c for _, c in runs.values() if c is not None]
+    knobs = differing_knobs(configs)
+    labels: dict[str, str] = {}
+    for run_id, (name, config) in runs.items():
+        if config is None:
+            labels[run_id] = f"{name or run_id} (unreadable config)"
+            continue
+        head = name or config.env_id
+        parts = [f"{SYMBOLS.get(k, k)}={_shown(getattr(config, k))}" for k in knobs]
+        labels[run_id] = " · ".join([head, " ".join(parts)]) if parts else head
+    seen: dict[str, int] = {}
+    for label in labels.values():
+        seen[label] = seen.get(label, 0) + 1
+    return {
+        run_id: f"{label} ({run_id})" if seen[label] > 1 else label
+        for run_id, label in labels.items()
+    }
+
+
+def default_selection(runs: Sequence[tuple[str, str | None]]) -> list[str]:
+    """Run ids to compare first: the newest runs of the newest run's env (runs are given newest
+    first as (run id, env id or None))."""
+    readable = [(run_id, env) for run_id, env in runs if env is not None]
+    if not readable:
+        return []
+    env = readable[0][1]
+    return [run_id for run_id, e in readable if e == env][:DEFAULT_SELECTION]
+
+
+def with_config_columns(frame: pd.DataFrame, config: TRPOConfig | None) -> pd.DataFrame:
+    """The metrics with every config knob as a column (hidden_sizes as '64,64'), for CSV."""
+    if config is None:
+        return frame
+    columns = {
+        k: _shown(getattr(config, k)) if k == "hidden_sizes" else getattr(config, k)
+        for k in knob_schema()
+    }
+    return frame.assign(**{k: v for k, v in columns.items() if k not in frame.columns})
