@@ -26,6 +26,14 @@ from pages.common import (
     warn_not_runs,
 )
 from trpo import plots
+from trpo.compare import (
+    METRICS,
+    X_AXES,
+    color_of,
+    default_selection,
+    distinguishing_labels,
+    with_config_columns,
+)
 from trpo.store import Run
 
 ensure_app_navigation()
@@ -122,46 +130,26 @@ def seed_group_key(run: Run) -> str | None:
     return json.dumps(data, sort_keys=True)
 
 
-def _unique(label: str, taken: set[str], suffix: str) -> str:
-    if label not in taken:
-        return label
-    label = f"{label} ({suffix})"
-    n = 2
-    while label in taken:
-        label, n = f"{label} #{n}", n + 1
-    return label
-
-
-def group_label(run: Run) -> str:
-    config = safe_config(run)
-    if config is None:
-        return run.id
-    name = run.meta().get("name")
-    base = f"{config.env_id} · δ={config.delta:g} α={config.alpha:g} K={config.max_backtracks}"
-    return f"{name} · {base}" if name else base
-
-
-def config_difference(a: str, b: str) -> str:
-    """'gamma=0.9, ...': the knobs of group key a that differ from group key b."""
-    da, db = json.loads(a), json.loads(b)
-    return ", ".join(f"{k}={da[k]}" for k in sorted(da) if da.get(k) != db.get(k)) or "other"
+def labels_of(runs: list[Run], ignore_seed: bool = False) -> dict[str, str]:
+    """run id -> its name plus the knobs that tell it apart from the other runs given."""
+    entries = {}
+    for run in runs:
+        config = safe_config(run)
+        if config is not None and ignore_seed:
+            config = config.replace(seed=0)
+        entries[run.id] = (run.meta().get("name") or "", config)
+    return distinguishing_labels(entries)
 
 
 def seed_groups(runs: list[Run]) -> dict[str, list[Run]]:
-    """Runs that differ only in their seed, under one label per group."""
+    """Runs that differ only in their seed, under one label per group (what tells the groups
+    apart, never a member's seed)."""
     by_key: dict[str, list[Run]] = {}
     for run in runs:
         key = seed_group_key(run) or f"unreadable {run.id}"
         by_key.setdefault(key, []).append(run)
-    groups: dict[str, list[Run]] = {}
-    first_key: dict[str, str] = {}
-    for key, members in by_key.items():
-        label = group_label(members[0])
-        if label in first_key and not key.startswith("unreadable"):
-            label = _unique(label, set(groups), config_difference(key, first_key[label]))
-        first_key.setdefault(label, key)
-        groups[label] = members
-    return groups
+    labels = labels_of([members[0] for members in by_key.values()], ignore_seed=True)
+    return {labels[members[0].id]: members for members in by_key.values()}
 
 
 def _snapshots(runs: list[Run]) -> tuple[tuple[int, ...], tuple[pd.DataFrame, ...]]:
@@ -172,47 +160,56 @@ def _snapshots(runs: list[Run]) -> tuple[tuple[int, ...], tuple[pd.DataFrame, ..
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _overlay(
-    labels: tuple[str, ...], versions: tuple[int, ...], window: int, _frames: tuple
+    labels: tuple[str, ...],
+    colors: tuple[str, ...],
+    versions: tuple[int, ...],
+    view: tuple[int, str, str, bool],
+    _frames: tuple,
 ) -> Any:
-    return plots.overlay_figure(dict(zip(labels, _frames, strict=True)), window)
+    window, y, x, log_y = view
+    curves = dict(zip(labels, _frames, strict=True))
+    return plots.overlay_figure(
+        curves, window, y, x, log_y, colors=dict(zip(labels, colors, strict=True))
+    )
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _band(groups: tuple[tuple[str, tuple[int, ...]], ...], window: int, _frames: tuple) -> Any:
+def _band(
+    groups: tuple[tuple[str, tuple[int, ...]], ...],
+    view: tuple[int, str, str, bool],
+    _frames: tuple,
+) -> Any:
+    window, y, x, log_y = view
     frames = {label: list(group) for (label, _), group in zip(groups, _frames, strict=True)}
-    return plots.seed_band_figure(frames, window)
+    return plots.seed_band_figure(frames, window, y, x=x, log_y=log_y)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _csv(
-    versions: tuple[int, ...], ids: tuple[str, ...], names: tuple[str, ...], _frames: tuple
-) -> str:
+def _csv(versions: tuple[int, ...], ids: tuple[str, ...], _runs: tuple, _frames: tuple) -> str:
     parts = []
-    for frame, run_id, name in zip(_frames, ids, names, strict=True):
-        flat = flat_metrics(frame)
-        flat.insert(0, "run_id", run_id)
-        flat.insert(1, "run_name", name)
+    for frame, run in zip(_frames, _runs, strict=True):
+        flat = with_config_columns(flat_metrics(frame), safe_config(run))
+        flat.insert(0, "run_id", run.id)
+        flat.insert(1, "run_name", run.meta().get("name") or "")
         parts.append(flat)
     return pd.concat(parts, ignore_index=True).to_csv(index=False) if parts else ""
 
 
-def compare_section(was_running: bool) -> None:
-    """Overlay the selected runs' returns (or seed groups as a mean with a band); CSV export."""
-    runs = store().runs()
-    by_id = {r.id: r for r in runs}
-    ids = list(by_id)
-    labels = {r.id: run_label(r) for r in runs}
-    if "runs_select" in st.session_state:
-        st.session_state["runs_select"] = [i for i in st.session_state["runs_select"] if i in ids]
-    else:
-        st.session_state["runs_select"] = ids[:3]
-    chosen = st.multiselect(
-        "Runs to compare",
-        ids,
-        key="runs_select",
-        format_func=lambda i: labels.get(i, i),
-        placeholder="choose runs",
+def default_runs(runs: list[Run]) -> list[str]:
+    configs = {r.id: safe_config(r) for r in runs}
+    return default_selection([(i, c.env_id if c else None) for i, c in configs.items()])
+
+
+def chart_controls() -> tuple[int, str, str, bool, bool]:
+    """Metric, x-axis, log scale, smoothing and seed grouping, as chosen above the chart."""
+    metric, axis, scale = st.columns([2, 2, 1], vertical_alignment="bottom")
+    y = metric.selectbox(
+        "Metric", list(METRICS), key="runs_metric", format_func=lambda m: METRICS[m]
     )
+    x = axis.segmented_control(
+        "x-axis", list(X_AXES), key="runs_x", default="env_steps", format_func=X_AXES.get
+    )
+    log_y = scale.toggle("Log scale", key="runs_log", help="Logarithmic y-axis.")
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     window = left.slider("Smoothing (moving average over iterations)", 1, 50, 1, key="smoothing")
     grouped = right.checkbox(
@@ -221,28 +218,48 @@ def compare_section(was_running: bool) -> None:
         help="Runs whose configs differ only in the seed become one curve: the mean over "
         "seeds with a min-max band.",
     )
+    return window, y, x or "env_steps", log_y, grouped
+
+
+def compare_section(was_running: bool) -> None:
+    """Overlay any metric of the selected runs (or seed groups as a mean with a band); CSV."""
+    runs = store().runs()
+    by_id = {r.id: r for r in runs}
+    ids = list(by_id)
+    everyone = labels_of(runs)
+    if "runs_select" in st.session_state:
+        st.session_state["runs_select"] = [i for i in st.session_state["runs_select"] if i in ids]
+    else:
+        st.session_state["runs_select"] = default_runs(runs)
+    chosen = st.multiselect(
+        "Runs to compare",
+        ids,
+        key="runs_select",
+        format_func=lambda i: everyone.get(i, i),
+        placeholder="choose runs",
+        help="First shown: the newest runs of the newest run's environment.",
+    )
+    window, y, x, log_y, grouped = chart_controls()
     selected = [by_id[i] for i in chosen]
     if any_running(selected) != was_running:
         st.rerun()
     if not selected:
-        st.info("Choose one or more runs to plot their returns.")
+        st.info("Choose one or more runs to plot them.")
         return
     versions, frames = _snapshots(selected)
+    view = (window, y, x, log_y)
     if grouped:
         groups = [(label, _snapshots(members)) for label, members in seed_groups(selected).items()]
         keys = tuple((label, group_versions) for label, (group_versions, _) in groups)
-        fig = _band(keys, window, tuple(group_frames for _, (_, group_frames) in groups))
+        fig = _band(keys, view, tuple(group_frames for _, (_, group_frames) in groups))
     else:
-        taken: set[str] = set()
-        names = []
-        for run in selected:
-            label = _unique(run_label(run), taken, run.id)
-            taken.add(label)
-            names.append(label)
-        fig = _overlay(tuple(names), versions, window, frames)
+        labels = labels_of(selected)
+        names = tuple(labels[r.id] for r in selected)
+        colors = tuple(color_of(r.id) for r in selected)
+        fig = _overlay(names, colors, versions, view, frames)
     st.plotly_chart(fig, key="runs_overlay")
     run_ids = tuple(r.id for r in selected)
-    csv = _csv(versions, run_ids, tuple(r.meta().get("name") or "" for r in selected), frames)
+    csv = _csv(versions, run_ids, tuple(selected), frames)
     st.download_button(
         f"Download metrics of {len(selected)} run(s) as CSV",
         data=csv,
@@ -251,8 +268,9 @@ def compare_section(was_running: bool) -> None:
         key="download_csv",
         icon=":material/download:",
         on_click="ignore",
-        help="One row per iteration and run; the per-candidate line search and the geometry "
-        "probe are left out, CG residuals are joined with ';'.",
+        help="One row per iteration and run, with every config knob as a column; the "
+        "per-candidate line search and the geometry probe are left out, CG residuals are "
+        "joined with ';'.",
     )
 
 

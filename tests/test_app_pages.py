@@ -149,14 +149,30 @@ def test_runs_overlay_and_seed_groups(runs_dir):
     assert sorted(at.multiselect(key="runs_select").value) == sorted(
         r.id for r in RunStore(runs_dir).runs()
     )
-    overlay = charts(at)["Episode return (mean of each batch)"]
+    overlay = charts(at)["Episode return (batch mean)"]
     assert len(overlay["data"]) == 2
+    # the labels say what tells the runs apart (their names and the knob that differs)
+    assert sorted(t["name"] for t in overlay["data"]) == ["seed 0 · seed=0", "seed 1 · seed=1"]
+    assert overlay["layout"]["yaxis"]["title"]["text"] == "episode return (batch mean)"
+
+    at.selectbox(key="runs_metric").set_value("kl").run()
+    at.segmented_control(key="runs_x").set_value("iteration").run()
+    at.toggle(key="runs_log").set_value(True).run()
+    assert not at.exception
+    kl = charts(at)["KL(π_old ‖ π_new) of the accepted step (nats)"]
+    assert kl["layout"]["yaxis"]["type"] == "log"
+    assert kl["layout"]["xaxis"]["title"]["text"] == "iteration"
+    assert all(max(t["x"]) <= 4 for t in kl["data"])  # iterations, not env steps
+    colors = {t["name"]: t["line"]["color"] for t in kl["data"]}
+    assert len(set(colors.values())) >= 1 and all(c.startswith("#") for c in colors.values())
 
     at.slider(key="smoothing").set_value(3).run()
     assert not at.exception
     at.checkbox(key="group_seeds").check().run()
     assert not at.exception
-    band = charts(at)["Episode return, mean over seeds with min-max band"]
+    band = charts(at)[
+        "KL(π_old ‖ π_new) of the accepted step (nats), mean over seeds with min-max band"
+    ]
     means = [t for t in band["data"] if t.get("name")]
     assert len(means) == 1 and "(2 seeds)" in means[0]["name"]
 
@@ -176,6 +192,8 @@ def test_runs_csv_download_flattens_the_metrics(runs_dir, monkeypatch):
     assert len(frame) == 8  # 2 runs x 4 iterations
     assert set(frame["run_id"]) == {p.name for p in runs_dir.iterdir()}
     assert not {"line_search", "geometry", "extra"} & set(frame.columns)
+    assert {"delta", "alpha", "max_backtracks", "seed", "env_id"} <= set(frame.columns)
+    assert sorted(frame.groupby("run_id")["seed"].first()) == [0, 1]
     first = records(runs_dir / frame["run_id"][0])[0]
     residuals = [float(v) for v in frame["cg_residuals"][0].split(";")]
     assert residuals == pytest.approx(first["cg_residuals"], rel=1e-5)

@@ -350,6 +350,11 @@ def smooth(values: Sequence[float], window: int) -> np.ndarray:
     return series.rolling(window, min_periods=1).mean().to_numpy()
 
 
+def _sentence(text: str) -> str:
+    """First letter upper case, the rest as written (symbols such as KL and π kept)."""
+    return text[:1].upper() + text[1:]
+
+
 def _axes(fig: go.Figure, title: str, x: str, y: str, log_y: bool) -> go.Figure:
     if log_y:
         fig.update_yaxes(type="log", exponentformat="power")
@@ -366,7 +371,7 @@ def overlay_figure(
 ) -> go.Figure:
     """Several runs' curves (label -> metrics frame) of metric y over x on one plot, smoothed
     (trailing mean over window points); colors: label -> colour (plotly's sequence if None)."""
-    title = metric_label(y).capitalize()
+    title = _sentence(metric_label(y))
     fig = go.Figure()
     for label, frame in curves.items():
         data = frame[frame[y].notna()] if y in frame else frame.iloc[0:0]
@@ -399,7 +404,7 @@ def seed_band_figure(
 ) -> go.Figure:
     """Runs grouped by everything but the seed: mean across seeds with a min-max band,
     on a common grid of x (each run interpolated)."""
-    title = f"{metric_label(y).capitalize()}, mean over seeds with min-max band"
+    title = f"{_sentence(metric_label(y))}, mean over seeds with min-max band"
     fig = go.Figure()
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
     for i, (label, frames) in enumerate(groups.items()):
