@@ -142,21 +142,30 @@ def run_label(run: Run, config: TRPOConfig | None = None) -> str:
     )
 
 
+def linked_run_id(ids: list[str]) -> str | None:
+    """The run named by the page's link (`?run=<run id>`), if it exists."""
+    wanted = st.query_params.get("run")
+    return wanted if wanted in ids else None
+
+
 def pick_run(key: str, label: str = "Run") -> Run | None:
-    """A run selector over the store (newest first); remembers the choice across pages. The
-    chosen run's problems are shown below it."""
+    """A run selector over the store (newest first). It starts at the run the link names
+    (`?run=ID`), else the run chosen on another page, else the newest; the choice is written
+    back to the link, so the URL always names the run on display. The chosen run's problems
+    are shown below it."""
     warn_not_runs()
     runs = store().runs()
     if not runs:
         st.info("No runs yet: start one on the Train page or with `python -m trpo train`.")
         return None
     ids = [r.id for r in runs]
-    default = st.session_state.get("selected_run")
-    index = ids.index(default) if default in ids else 0
-    chosen = st.selectbox(
-        label, ids, index=index, key=key, format_func=lambda i: run_label(runs[ids.index(i)])
-    )
-    st.session_state["selected_run"] = chosen
+    state = st.session_state
+    if state.get(key) not in ids:
+        remembered = state.get("selected_run")
+        state[key] = linked_run_id(ids) or (remembered if remembered in ids else ids[0])
+    chosen = st.selectbox(label, ids, key=key, format_func=lambda i: run_label(runs[ids.index(i)]))
+    state["selected_run"] = chosen
+    st.query_params["run"] = chosen
     run = runs[ids.index(chosen)]
     show_problems(run)
     return run

@@ -79,8 +79,14 @@ def choose_iteration(run: Run, iterations: list[int]) -> int:
     first, last = iterations[0], iterations[-1]
     state = st.session_state
     current = state.get("tr_iteration")
-    follow = (
-        state.get("_tr_slider_run") != run.id
+    new_run = state.get("_tr_slider_run") != run.id
+    # a link's &iteration=N is read once, for the first run a session shows (the linked one)
+    linked = None if state.get("_tr_link_read") else _linked_iteration(first, last)
+    state["_tr_link_read"] = True
+    if linked is not None:
+        current = linked
+    follow = linked is None and (
+        new_run
         or current is None
         or current == state.get("_tr_slider_last")
         or not first <= current <= last
@@ -100,7 +106,18 @@ def choose_iteration(run: Run, iterations: list[int]) -> int:
         key="tr_iteration",
         help="Left at the newest iteration, it follows a training run.",
     )
-    return min(iterations, key=lambda i: abs(i - value))
+    chosen = min(iterations, key=lambda i: abs(i - value))
+    st.query_params["iteration"] = str(chosen)
+    return chosen
+
+
+def _linked_iteration(first: int, last: int) -> int | None:
+    """The iteration a link names (`&iteration=N`), if it is one of this run's."""
+    try:
+        wanted = int(st.query_params.get("iteration", ""))
+    except ValueError:
+        return None
+    return wanted if first <= wanted <= last else None
 
 
 def step_metrics(row: pd.Series, config: TRPOConfig) -> None:

@@ -376,3 +376,37 @@ def test_pages_explain_a_rejected_latest_step(runs_dir):
     assert not at.exception
     assert metric(at, "accepted j") == "rejected"
     assert metric(at, "αʲ") == "n/a"
+
+
+@pytest.mark.parametrize(
+    ("page", "key"),
+    [
+        ("pages/trust_region.py", "tr_run"),
+        ("pages/replay.py", "replay_run"),
+        ("pages/how_trpo_works.py", "how_run"),
+    ],
+)
+def test_a_link_names_the_run_shown_and_the_url_follows_the_choice(runs_dir, page, key):
+    older, newer = sorted(p.name for p in runs_dir.iterdir())
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["run"] = older  # as opened from a link on a fresh session
+    at.switch_page(page).run()
+    assert not at.exception
+    assert at.selectbox(key=key).value == older
+    at.selectbox(key=key).set_value(newer).run()
+    assert at.query_params["run"] == [newer] or at.query_params["run"] == newer
+
+
+def test_a_trust_region_link_names_the_iteration(runs_dir):
+    older = sorted(p.name for p in runs_dir.iterdir())[0]
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params.update({"run": older, "iteration": "2"})
+    at.switch_page("pages/trust_region.py").run()
+    assert not at.exception
+    assert at.slider(key="tr_iteration").value == 2
+    assert "Line search of iteration 2" in charts(at)
+    at.query_params["iteration"] = "99"  # not an iteration of the run: the newest is shown
+    fresh = AppTest.from_file(APP, default_timeout=30)
+    fresh.query_params.update({"run": older, "iteration": "99"})
+    fresh.switch_page("pages/trust_region.py").run()
+    assert fresh.slider(key="tr_iteration").value == 4

@@ -95,17 +95,31 @@ def test_a_killed_trainer_is_marked_failed_not_running(registry):
     assert "exit code -9" in status["error"]
 
 
-def test_a_trainer_that_cannot_start_says_why(registry):
+def test_a_checkpoint_that_no_longer_fits_is_refused_before_a_process_starts(registry):
     handle = registry.start(config())
     assert wait_for(lambda: records(handle.run_dir) >= 1)
     assert registry.stop(handle.run_id, timeout=60)
     run = open_run(handle.run_dir)
     run.write_config(config(hidden_sizes=(8,)))  # no longer fits the checkpoint
-    resumed = registry.resume(handle.run_dir)
-    assert wait_for(lambda: resumed.outcome is not None) and resumed.outcome == "failed"
+    with pytest.raises(RunStoreError, match="does not match"):
+        registry.resume(handle.run_dir)
+    assert registry.get(handle.run_id) is handle and run.state() == "stopped"
+
+
+def test_a_trainer_process_that_cannot_start_says_why_in_the_status(registry, capsys):
+    """What the server checked can change before the process starts (files edited between
+    the two): the process marks the run failed with the reason and exits 1."""
+    from trpo import trainer_process
+
+    handle = registry.start(config())
+    assert wait_for(lambda: records(handle.run_dir) >= 1)
+    assert registry.stop(handle.run_id, timeout=60)
+    run = open_run(handle.run_dir)
+    run.write_config(config(hidden_sizes=(8,)))
+    assert trainer_process.main([str(handle.run_dir)]) == 1
     status = run.status()
-    assert status["state"] == "failed" and "does not match" in status["error"]
-    assert resumed.process.wait(30) == 1
+    assert status["state"] == "failed" and status["error"].startswith("could not start")
+    assert "does not match" in status["error"] and "does not match" in capsys.readouterr().err
 
 
 def test_an_unreadable_checkpoint_is_refused_before_a_process_starts(registry):

@@ -23,7 +23,7 @@ from typing import Any
 from trpo import trainer_process
 from trpo.config import ConfigError, TRPOConfig
 from trpo.envs import check_env_contract, check_env_id
-from trpo.session import check_resume_budget
+from trpo.session import TrainingSession, check_resume_budget
 from trpo.store import Run, RunStore, RunStoreError, open_run
 
 DEFAULT_MAX_CONCURRENT = 3
@@ -122,12 +122,21 @@ class TrainingRegistry:
             if run.state() == "running":
                 raise RunStoreError(f"run {run.id} is already training in another process")
             self._check_capacity()
-            config = run.config()
-            check_resume_budget(run, total_steps)
-            if total_steps is not None:
-                config = config.replace(total_steps=total_steps)
+            config = self._check_resumable(run, total_steps)
             run.clear_stop_request()
             return self._launch(run, config, total_steps)
+
+    @staticmethod
+    def _check_resumable(run: Run, total_steps: int | None) -> TRPOConfig:
+        """Everything the trainer process would refuse, said here at once: the session is
+        built (config, checkpoint and its fit to the networks, budget) and closed again."""
+        session = TrainingSession.resume(str(run.path), total_steps=total_steps)
+        try:
+            done, config = session.trainer.env_steps, session.config
+        finally:
+            session.trainer.close()
+        check_resume_budget(run, config.total_steps, done)
+        return config
 
     def _check_capacity(self) -> None:
         live = sum(1 for h in self._handles.values() if h.alive)

@@ -77,23 +77,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir")
     parser.add_argument("--total-steps", type=int, default=None)
     args = parser.parse_args(argv)
-
-    from trpo.session import TrainingSession
-
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    run = Run(args.run_dir)
+    previous = {n: signal.signal(n, on_signal) for n in (signal.SIGTERM, signal.SIGINT)}
     try:
-        session = TrainingSession.resume(args.run_dir, total_steps=args.total_steps)
+        return _train(args.run_dir, args.total_steps, stop)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _train(run_dir: str, total_steps: int | None, stop: threading.Event) -> int:
+    from trpo.session import TrainingSession
+
+    run = Run(run_dir)
+    try:
+        session = TrainingSession.resume(run_dir, total_steps=total_steps)
     except Exception as exc:  # the run cannot start: say why in its status
         with contextlib.suppress(OSError):
             run.set_status("failed", error=f"could not start: {exc}", iteration=_iteration(run))
-        print(f"error: could not start {args.run_dir}: {exc}", file=sys.stderr)
+        print(f"error: could not start {run_dir}: {exc}", file=sys.stderr)
         return 1
     try:
         state = session.run(stop)
