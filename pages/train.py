@@ -360,7 +360,7 @@ def live_status(run: Run, frame: Any, config: TRPOConfig, running: bool) -> str:
     """One row: progress, four metrics and the charts' x axis (returned); then a failure or
     an interruption, if any."""
     state = run_state(run)
-    bar, *cols, choice = st.columns([2.0, 1.15, 1.1, 1.0, 1.05, 1.7], vertical_alignment="center")
+    bar, *cols, choice = st.columns([1.8, 1.1, 1.05, 1.0, 1.05, 2.0], vertical_alignment="center")
     fraction, text = progress_text(frame, config.planned_steps, running)
     bar.progress(fraction, text=text)
     iterations = max(config.planned_iterations, len(frame))

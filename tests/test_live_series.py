@@ -86,7 +86,9 @@ def browser_apply(held: dict | None, update: live_series.Update) -> dict:
     return out
 
 
-def from_scratch(frame: pd.DataFrame, axis: str = "env steps", max_points: int = 600) -> dict:
+def from_scratch(
+    frame: pd.DataFrame, axis: str = "env steps", max_points: int = live_series.MAX_POINTS
+) -> dict:
     update, _ = plan(frame, None, "run", axis, REJECTED_Y, max_points)
     assert update is not None and update.kind == "full"
     return update.charts
@@ -146,7 +148,7 @@ def test_two_thousand_records_keep_every_extreme_the_last_point_and_every_reject
         ("backtrack", 0, "backtrack_index", (min, max)),
     ]:
         points = drawn(chart, i)
-        assert 0 < len(points) <= 600
+        assert 0 < len(points) <= live_series.MAX_POINTS
         # every drawn point is a record's value at that record's x
         assert all(steps[x][name] == y for x, y in points)
         values = [(r["env_steps"], r[name]) for r in rows if r[name] is not None]

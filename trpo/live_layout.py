@@ -24,6 +24,7 @@ TITLES = {
 }
 EMPTY = {"returns": "no finished episode yet"}  # else "waiting for the first iteration"
 KL_MARK_Y = 1.0  # rejected steps: markers at the top of the KL chart (its own 0..1 axis)
+MARKERS_UP_TO = 150  # records: longer runs are drawn with lines only (see trace_styles)
 
 
 def rejected_y(max_backtracks: int) -> dict[str, float]:
@@ -42,8 +43,13 @@ def _rejected_style(**extra: Any) -> dict[str, Any]:
     }
 
 
-def trace_styles(chart: str) -> list[dict[str, Any]]:
-    """The plotly attributes of each trace of a time-series chart (CHARTS order), without data."""
+def trace_styles(chart: str, records: int = 0) -> list[dict[str, Any]]:
+    """The plotly attributes of each trace of a time-series chart (CHARTS order), without data.
+
+    A marker per point while a run is short (each iteration visible); lines only past
+    MARKERS_UP_TO records, where markers would be clutter and cost the browser most of its
+    redraw time."""
+    mode = "lines+markers" if records <= MARKERS_UP_TO else "lines"
     if chart == "returns":
         edge = {"mode": "lines", "line": {"width": 0}, "hoverinfo": "skip"}
         return [
@@ -51,7 +57,7 @@ def trace_styles(chart: str) -> list[dict[str, Any]]:
             {**edge, "name": "min–max", "fill": "tonexty", "fillcolor": "rgba(31,119,180,0.18)"},
             {
                 "name": "mean",
-                "mode": "lines+markers",
+                "mode": mode,
                 "marker": {"size": 3},
                 "line": {"color": ACCEPT_COLOR, "width": 2},
                 "hovertemplate": "mean return %{y:,.1f}<extra></extra>",
@@ -61,7 +67,7 @@ def trace_styles(chart: str) -> list[dict[str, Any]]:
         return [
             {
                 "name": "KL(π_old ‖ π_new)",
-                "mode": "lines+markers",
+                "mode": mode,
                 "marker": {"size": 4, "color": ACCEPT_COLOR},
                 "line": {"color": ACCEPT_COLOR, "width": 1.5},
                 "hovertemplate": "KL %{y:.4g} nats<extra></extra>",
@@ -74,7 +80,7 @@ def trace_styles(chart: str) -> list[dict[str, Any]]:
         return [
             {
                 "name": "accepted j",
-                "mode": "lines+markers",
+                "mode": mode,
                 "marker": {"size": 5, "color": ACCEPT_COLOR},
                 "line": {"color": ACCEPT_COLOR, "width": 1},
                 "hovertemplate": "j = %{y}<extra></extra>",
@@ -87,9 +93,12 @@ def trace_styles(chart: str) -> list[dict[str, Any]]:
 def _base(chart: str, uirevision: str, empty: bool) -> dict[str, Any]:
     layout: dict[str, Any] = {
         "title": {"text": TITLES[chart], "x": 0.01, "y": 0.98, "font": {"size": 13}},
-        "margin": {"l": 54, "r": 8, "t": 22, "b": 32},
+        # the mode bar stands upright in the right margin: across the top it hid the legend
+        "margin": {"l": 54, "r": 30, "t": 22, "b": 32},
+        "modebar": {"orientation": "v"},
         "font": {"size": 11},
         "hovermode": "x unified",
+        "hoverdistance": -1,  # the nearest point, however far: a zoom can leave few points
         "uirevision": uirevision,  # zoom, pan and legend clicks survive updates
         "legend": {
             "orientation": "h",
@@ -157,7 +166,7 @@ def layout(
         step = max(1, (max_backtracks + 1) // 5)
         ticks = list(range(0, max_backtracks + 1, step))
         result["yaxis"].update(
-            title={"text": "j (step = α^j × full)", "standoff": 4},
+            title={"text": "j (step × α^j)", "standoff": 4},
             range=[-0.4, max_backtracks + 1.6],
             tickvals=[*ticks, max_backtracks + 1],
             ticktext=[*map(str, ticks), "rej."],
@@ -211,7 +220,8 @@ def payload(
     for chart in CHARTS:
         traces = update.charts[chart]
         empty = all(not t["x"] for t in traces)
-        data = [{**style, **t} for style, t in zip(trace_styles(chart), traces, strict=True)]
+        styles = trace_styles(chart, update.n)
+        data = [{**style, **t} for style, t in zip(styles, traces, strict=True)]
         charts[chart] = {
             "data": data,
             "layout": layout(chart, axis, run_id, delta, max_backtracks, empty),

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-MAX_POINTS = 600  # per trace, at most (up to three per bucket)
+MAX_POINTS = 300  # per trace, at most (up to three per bucket): ~100 buckets per chart
 CG_HISTORY = 15  # iterations whose CG residual curves are drawn
 X_AXES = {"env steps": "env_steps", "iteration": "iteration"}  # label -> metrics column
 REJECTED = "rejected: θ kept"

@@ -4,22 +4,33 @@
 //   full:  every chart's data and layout, drawn with Plotly.react (uirevision keeps a zoom,
 //          a pan and legend clicks when the run and x axis are the same);
 //   delta: per trace, keep the first `keep` points and append the new ones, for the charts
-//          that changed (the CG chart, small, is replaced whole).
-// Streamlit calls this function again only when the data string changed, so a refresh with no
-// new record runs nothing here. A delta that does not fit what this page holds (a remount, a
-// lost message) asks the server for a full one through the "sync" trigger.
-// window.__trpoLiveCharts counts what happened, for tests and for the curious.
+//          that changed (the CG chart, small, is replaced whole);
+//   same:  nothing is new (the epoch and record count this page should hold).
+// Streamlit calls this function only when the data string changed: refreshes with no new
+// record all send the same "same", so they run nothing here. A delta or a "same" that does not
+// fit what this page holds (a remount, a lost message) asks the server for a full one through
+// the "sync" trigger, as does a page without plotly.js.
+// window.__trpoLiveCharts counts what happened (calls, fulls, deltas, redraws, points received,
+// points appended to the time series by deltas, syncs), for tests and for the curious.
 
 const CHARTS = ["returns", "kl", "backtrack", "cg"];
 const CONFIG = {
   displaylogo: false,
   responsive: true,
-  modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
+  modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "zoomIn2d", "zoomOut2d"],
 };
 
 function stats() {
   if (!window.__trpoLiveCharts) {
-    window.__trpoLiveCharts = { calls: 0, fulls: 0, deltas: 0, redraws: 0, points: 0, syncs: 0 };
+    window.__trpoLiveCharts = {
+      calls: 0,
+      fulls: 0,
+      deltas: 0,
+      redraws: 0,
+      points: 0,
+      appended: 0,
+      syncs: 0,
+    };
   }
   return window.__trpoLiveCharts;
 }
@@ -50,10 +61,30 @@ function watchHover(gd, state) {
   });
 }
 
+// Plotly.react does its work at once; waiting for a new task before each chart keeps the page
+// responsive (four short tasks, not one long one).
+const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+// A new layout from the server has no axis ranges: keep the ones this chart shows if they were
+// set by hand (a zoom or a pan, with the mouse or Plotly.relayout) for the same run and x axis.
+// uirevision alone keeps only what was done with the mouse.
+function keepRanges(gd, layout) {
+  const old = gd.layout;
+  if (!old || old === layout || old.uirevision !== layout.uirevision) return layout;
+  const kept = { ...layout };
+  for (const axis of ["xaxis", "yaxis"]) {
+    if (old[axis] && old[axis].autorange === false && Array.isArray(old[axis].range)) {
+      kept[axis] = { ...layout[axis], range: old[axis].range.slice(), autorange: false };
+    }
+  }
+  return kept;
+}
+
 async function draw(gd, data, layout, state) {
+  await nextTask();
   state.drawing = true;
   try {
-    await window.Plotly.react(gd, data, layout, CONFIG);
+    await window.Plotly.react(gd, data, keepRanges(gd, layout), CONFIG);
     if (state.hover) window.Plotly.Fx.hover(gd, state.hover);
   } finally {
     state.drawing = false;
@@ -100,6 +131,7 @@ async function applyDelta(root, payload) {
       return next;
     });
     stats().points += countPoints(traces);
+    stats().appended += countPoints(traces);
     await draw(gd, data, gd.layout, state);
   }
   if (payload.cg) {
@@ -143,6 +175,7 @@ function handle(root, payload, setTriggerValue) {
   };
   if (!window.Plotly) return sync();
   if (held.epoch === payload.epoch && held.n === payload.n) return undefined; // already drawn
+  if (payload.kind === "same") return sync(); // this page does not hold what it should
   if (payload.kind === "delta" && (held.epoch !== payload.epoch || held.n !== payload.base)) {
     return sync();
   }

@@ -5,9 +5,10 @@ Why: redrawing four whole `st.plotly_chart` figures every second re-sent and red
 everything, reset zooms and hid the hover box. Here each refresh of the live panel asks
 `trpo.live_series.plan` what this session's browser lacks:
 
-- nothing (no new record): the component gets the very same data string as last time, and
-  Streamlit does not call its JavaScript again, so nothing is drawn (the string is kept, not
-  rebuilt: the check costs a comparison of two numbers);
+- nothing (no new record): the component gets a few bytes saying what the browser already
+  holds ({"kind": "same", "epoch", "n"}), the very same string at every such refresh, and
+  Streamlit calls its JavaScript only when its data string changed: nothing is sent again and
+  nothing is drawn (the check costs a comparison of two numbers);
 - new records: a delta with the new points only, appended in the page (charts.js);
 - another run or x axis, a rewritten log, a bucket size that doubled, or a browser that lost
   track (it fires the component's "sync" trigger): everything, drawn with uirevision so that
@@ -42,12 +43,11 @@ NAMES = (*live_series.CHARTS, "cg")
 
 @dataclass
 class Book:
-    """What this session's browser was sent: its Sent, the metrics version it was planned
-    from, the last data string (without plotly.js); what it asked for."""
+    """What this session's browser was sent (its Sent) and the metrics version that was
+    planned from; what the browser asked for."""
 
     sent: live_series.Sent | None = None
     version: int | None = None
-    data: str = ""
     force_full: bool = False
     needs_plotly: bool = False
 
@@ -107,14 +107,16 @@ def data_for(
     delta: float,
     max_backtracks: int,
 ) -> str:
-    """The component's data for this refresh, updating the book: the previous string when
-    nothing changed, else the planned full or delta (plotly.js first if the browser asked)."""
+    """The component's data for this refresh, updating the book: the planned full or delta
+    (plotly.js first if the browser asked), or when nothing is new a few bytes that only say
+    what the browser holds ("same"): no point is sent twice."""
     unchanged = (
         book.sent is not None
         and not book.force_full
         and book.version == version
         and (book.sent.run_id, book.sent.axis) == (run_id, axis)
     )
+    update = None
     if not unchanged:
         update, book.sent = live_series.plan(
             frame,
@@ -125,13 +127,16 @@ def data_for(
             force_full=book.force_full,
         )
         book.version, book.force_full = version, False
-        if update is not None:
-            payload = live_layout.payload(update, run_id, axis, delta, max_backtracks)
-            book.data = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    if update is None:
+        assert book.sent is not None  # planned at least once: the first plan is a full
+        same = {"kind": "same", "epoch": book.sent.epoch, "n": book.sent.n}
+        return json.dumps(same, separators=(",", ":"))
+    payload = live_layout.payload(update, run_id, axis, delta, max_backtracks)
+    data = json.dumps(payload, separators=(",", ":"), allow_nan=False)
     if not book.needs_plotly:
-        return book.data
+        return data
     book.needs_plotly = False
-    return '{"plotly_js":' + _plotly_js_json() + "," + book.data[1:]
+    return '{"plotly_js":' + _plotly_js_json() + "," + data[1:]
 
 
 def live_charts(
