@@ -334,9 +334,9 @@ def eta(seconds: float) -> str:
 def live_panel(run_id: str | None, was_running: bool) -> None:
     """The shown run's name, progress, metrics and four live charts (reruns on a timer).
 
-    Compact, so that all of it fits a 1280x720 screen below the page's header: one row of
-    progress, metrics and the x-axis choice, then a 2x2 grid of short charts that receive only
-    new points (pages/live/charts.py, which also styles the row)."""
+    Compact, so that all of it fits a 1280x720 screen below the page's header: the run's name
+    and the charts' x-axis choice, one row of progress and metrics, then a 2x2 grid of short
+    charts that receive only new points (pages/live/charts.py, which also styles the rows)."""
     run = shown_run()
     running = run is not None and run_state(run) == "running"
     if (run.id if run else None) != run_id or running != was_running:
@@ -344,23 +344,38 @@ def live_panel(run_id: str | None, was_running: bool) -> None:
     if run is None:
         st.info("No runs yet: press **Start training** in the sidebar, or try the demo.")
         return
-    with st.container(key="live_head"):
-        st.subheader(run_label(run))
-    show_problems(run)
     config = safe_config(run)
-    if config is None:  # the error is shown above
+    with st.container(key="live_head"):
+        name, choice = st.columns([3.4, 1.2], vertical_alignment="center")
+        name.subheader(run_label(run, config))
+        axis = x_axis_choice(choice) if config is not None else None
+    show_problems(run)
+    if config is None or axis is None:  # the error is shown above
         return
     frame, version = metrics_snapshot(run)
     with st.container(key="live_status"):
-        axis = live_status(run, frame, config, running)
+        live_status(run, frame, config, running)
     live_charts(run.id, frame, version, axis, config.delta, config.max_backtracks)
 
 
-def live_status(run: Run, frame: Any, config: TRPOConfig, running: bool) -> str:
-    """One row: progress, four metrics and the charts' x axis (returned); then a failure or
-    an interruption, if any."""
+def x_axis_choice(place: Any) -> str:
+    """The one x axis of the return, KL and j charts: env steps (the default) or iterations."""
+    axis = place.segmented_control(
+        "x axis",
+        list(X_AXES),
+        default="env steps",
+        key="live_x_axis",
+        label_visibility="collapsed",
+        help="The x axis of the return, KL and j charts: env steps or iterations.",
+        persist_state="session",
+    )
+    return axis or "env steps"  # a click on the chosen option clears it: keep the default
+
+
+def live_status(run: Run, frame: Any, config: TRPOConfig, running: bool) -> None:
+    """One row: progress and four metrics; then a failure or an interruption, if any."""
     state = run_state(run)
-    bar, *cols, choice = st.columns([1.8, 1.1, 1.05, 1.0, 1.05, 2.0], vertical_alignment="center")
+    bar, *cols = st.columns([1.7, 1.2, 1.0, 1.0, 1.0], vertical_alignment="center")
     fraction, text = progress_text(frame, config.planned_steps, running)
     bar.progress(fraction, text=text)
     iterations = max(config.planned_iterations, len(frame))
@@ -387,14 +402,6 @@ def live_status(run: Run, frame: Any, config: TRPOConfig, running: bool) -> str:
         )
     else:
         cols[3].metric("Accepted steps", "—")
-    axis = choice.segmented_control(
-        "x axis",
-        list(X_AXES),
-        default="env steps",
-        key="live_x_axis",
-        help="The x axis of the return, KL and j charts: env steps or iterations.",
-        persist_state="session",
-    )
 
     if state == "failed":
         handle = get_registry().get(run.id)
@@ -405,7 +412,6 @@ def live_status(run: Run, frame: Any, config: TRPOConfig, running: bool) -> str:
             "This run was marked running, but its process is gone (killed or crashed). "
             "**Resume** continues it from its last checkpoint."
         )
-    return axis or "env steps"  # a click on the chosen option clears it: keep the default
 
 
 # --- the page ------------------------------------------------------------------------------

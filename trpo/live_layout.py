@@ -7,6 +7,7 @@ titles with units, and the sidebar's notation: δ, α, j, θ, π.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from trpo.live_series import CHARTS, Update
@@ -163,7 +164,7 @@ def layout(
             }
         )
     elif chart == "backtrack":
-        step = max(1, (max_backtracks + 1) // 5)
+        step = max(1, math.ceil((max_backtracks + 1) / 4))  # few ticks: the charts are short
         ticks = list(range(0, max_backtracks + 1, step))
         result["yaxis"].update(
             title={"text": "j (step × α^j)", "standoff": 4},

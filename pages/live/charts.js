@@ -65,6 +65,25 @@ function watchHover(gd, state) {
 // responsive (four short tasks, not one long one).
 const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
 
+// The app's theme (light or dark), from the CSS variables Streamlit gives its components.
+function themed(root, layout) {
+  const css = getComputedStyle(root);
+  const value = (name) => css.getPropertyValue(name).trim() || undefined;
+  const text = value("--st-text-color");
+  if (!text) return layout;
+  const lines = value("--st-border-color-light") || value("--st-border-color");
+  const axis = (a) => ({ ...a, gridcolor: lines, zerolinecolor: lines, linecolor: lines });
+  return {
+    ...layout,
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    font: { ...layout.font, color: text, family: value("--st-font") },
+    hoverlabel: { bgcolor: value("--st-background-color"), font: { color: text } },
+    xaxis: axis(layout.xaxis),
+    yaxis: axis(layout.yaxis),
+  };
+}
+
 // A new layout from the server has no axis ranges: keep the ones this chart shows if they were
 // set by hand (a zoom or a pan, with the mouse or Plotly.relayout) for the same run and x axis.
 // uirevision alone keeps only what was done with the mouse.
@@ -107,7 +126,7 @@ async function applyFull(root, payload) {
     const chart = payload.charts[name];
     const state = chartState(root, name);
     stats().points += countPoints(chart.data);
-    await draw(state.gd, chart.data, chart.layout, state);
+    await draw(state.gd, chart.data, themed(root, chart.layout), state);
     if (!state.watched) {
       watchHover(state.gd, state);
       state.watched = true;
@@ -137,7 +156,7 @@ async function applyDelta(root, payload) {
   if (payload.cg) {
     const state = chartState(root, "cg");
     stats().points += countPoints(payload.cg.data);
-    await draw(state.gd, payload.cg.data, payload.cg.layout, state);
+    await draw(state.gd, payload.cg.data, themed(root, payload.cg.layout), state);
   }
 }
 
