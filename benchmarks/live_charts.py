@@ -7,7 +7,9 @@ idle (no new record: the panel still refreshes every second) and growing (one re
 per second). Per window: bytes and websocket frames the browser received, the Streamlit
 server's CPU time (/proc), the browser's long tasks (> 50 ms). Before the growing window the KL
 chart (the page's second plotly chart) is zoomed by a mouse drag and the mouse rests on it;
-after it, is the zoom kept, and how often was the hover box shown?
+after it, is the zoom kept, and how often was the hover box shown? Apart from the browser, the
+Python time of one whole run of the Train page (AppTest, in a fresh process of that checkout),
+idle and with one new record per run.
 
     python benchmarks/live_charts.py                      # this checkout, about a minute
     python benchmarks/live_charts.py --app-dir /tmp/old   # another checkout (before/after)
@@ -16,6 +18,7 @@ after it, is the zoom kept, and how often was the hover box shown?
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -42,6 +45,33 @@ new PerformanceObserver(list => {
 }).observe({type: 'longtask', buffered: true});
 """
 KL = "() => document.querySelectorAll('.js-plotly-plot')[1]"
+# argv: app dir, tests dir, iterations; prints {"idle_ms": ..., "new_record_ms": ...}
+PAGE_RUN = """
+import json, os, statistics, sys, tempfile, time
+from pathlib import Path
+app, tests, iterations = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sys.path[:0] = [app, tests]
+runs = Path(tempfile.mkdtemp()) / "runs"
+os.environ["TRPO_RUNS_DIR"] = str(runs)
+from live_helpers import synthetic_record, synthetic_run
+from streamlit.testing.v1 import AppTest
+run = synthetic_run(runs, iterations, "long")
+at = AppTest.from_file(os.path.join(app, "app.py"), default_timeout=60)
+for _ in range(3):
+    at.run()
+def timed():
+    start = time.perf_counter()
+    at.run()
+    return 1000 * (time.perf_counter() - start)
+idle = [timed() for _ in range(15)]
+grown = []
+for n in range(iterations + 1, iterations + 16):
+    run.append(synthetic_record(n))
+    grown.append(timed())
+run.set_status("stopped")
+assert not at.exception, at.exception
+print(json.dumps({"idle_ms": statistics.median(idle), "new_record_ms": statistics.median(grown)}))
+"""
 
 
 def free_port() -> int:
@@ -181,6 +211,14 @@ def measure(app_dir: Path, iterations: int, window_s: float) -> dict[str, Any]:
     }
 
 
+def page_run_ms(app_dir: Path, iterations: int) -> dict[str, float]:
+    """Median Python time of one run of the Train page (AppTest), idle and with a new record."""
+    env = {**os.environ, "PYTHONPATH": str(app_dir)}
+    command = [sys.executable, "-c", PAGE_RUN, str(app_dir), str(ROOT / "tests"), str(iterations)]
+    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--app-dir", type=Path, default=ROOT, help="the checkout to serve")
@@ -189,6 +227,7 @@ def main() -> None:
     parser.add_argument("--output", default=None, help="JSON path (benchmarks/results/...)")
     args = parser.parse_args()
     result = measure(args.app_dir.resolve(), args.iterations, args.window)
+    result["page_run"] = page_run_ms(args.app_dir.resolve(), args.iterations)
     rows = [
         [
             name,
@@ -203,7 +242,9 @@ def main() -> None:
     print(common.markdown_table(headers, rows))
     print(
         f"\npage load {result['load_s']:.1f} s; zoom kept: {result['zoom_kept']}; "
-        f"hover box shown {100 * result['hover_shown']:.0f}% of the time"
+        f"hover box shown {100 * result['hover_shown']:.0f}% of the time; one page run "
+        f"(AppTest) {result['page_run']['idle_ms']:.0f} ms idle, "
+        f"{result['page_run']['new_record_ms']:.0f} ms with a new record"
     )
     common.write_results("live_charts", result, args.output)
 
