@@ -199,10 +199,15 @@ function handle(root, payload, setTriggerValue) {
     return sync();
   }
   root.__held = { epoch: payload.epoch, n: payload.n };
-  // updates are drawn one after the other, in the order they came
-  root.__queue = (root.__queue || Promise.resolve()).then(() =>
-    payload.kind === "full" ? applyFull(root, payload) : applyDelta(root, payload),
-  );
+  // updates are drawn one after the other, in the order they came; one that fails leaves the
+  // page unsure of what it holds: it asks for everything again
+  root.__queue = (root.__queue || Promise.resolve())
+    .then(() => (payload.kind === "full" ? applyFull(root, payload) : applyDelta(root, payload)))
+    .catch((error) => {
+      console.error("live charts: an update could not be drawn", error);
+      root.__held = null;
+      setTriggerValue("sync", { epoch: null, n: null, plotly: Boolean(window.Plotly) });
+    });
   resizeWith(root);
   return undefined;
 }

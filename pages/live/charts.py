@@ -7,12 +7,12 @@ everything, reset zooms and hid the hover box. Here each refresh of the live pan
 
 - nothing (no new record): the component gets a few bytes saying what the browser already
   holds ({"kind": "same", "epoch", "n"}), the very same string at every such refresh, and
-  Streamlit calls its JavaScript only when its data string changed: nothing is sent again and
-  nothing is drawn (the check costs a comparison of two numbers);
+  Streamlit calls its JavaScript only when its data string changed: no point is sent again
+  and nothing is drawn (the check costs a comparison of two numbers);
 - new records: a delta with the new points only, appended in the page (charts.js);
 - another run or x axis, a rewritten log, a bucket size that doubled, or a browser that lost
-  track (it fires the component's "sync" trigger): everything, drawn with uirevision so that
-  a zoom survives.
+  track (it fires the component's "sync" trigger): everything, drawn so that a zoom, a pan and
+  legend clicks survive (plotly's uirevision, and ranges set by hand kept).
 
 plotly.js comes from the plotly Python package (no CDN), sent when a browser says it lacks it
 (once per browser tab: the first data a tab gets makes it ask). Nothing here runs at import
