@@ -194,6 +194,8 @@ def test_three_concurrent_runs_progress_and_the_cap_refuses_a_fourth(server, bro
         set_number(page, "total_steps", "50000000")
         set_number(page, "seed", str(seed))
         click(page, "start")
+        # the page shows that run (its Stop stops it), not the one it showed before the click
+        wait_until(lambda seed=seed: f"seed {seed}" in shown_run_name(page), 15, f"run {seed}")
         wait_until(lambda: page.locator(".st-key-stop button").first.is_enabled(), 15, "Stop")
         click(page, "stop")
         wait_until(lambda seed=seed: state_of(by_seed[seed]) == "stopped", 60, f"{seed} stopped")
@@ -201,6 +203,12 @@ def test_three_concurrent_runs_progress_and_the_cap_refuses_a_fourth(server, bro
         wait_until(lambda left=left: left in slots(page), 30, f"{left} slots in use")
     assert all(state_of(f) == "stopped" for f in folders)
     page.context.close()
+
+
+def shown_run_name(page) -> str:
+    """The live panel's heading: the shown run's name, env, δ/α/K and seed."""
+    heading = page.locator(".st-key-live_head h3")
+    return heading.first.inner_text() if heading.count() else ""
 
 
 def test_a_tiny_sweep_from_the_browser_shows_its_results(server, browser):
