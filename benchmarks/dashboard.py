@@ -248,7 +248,7 @@ def main() -> None:
             page2.goto(url)
             page2.wait_for_function(
                 """() => ['returns','kl','backtrack','cg'].every(k => {
-                    const el = document.querySelector(`.st-key-chart_${k} .js-plotly-plot`);
+                    const el = document.querySelector(`.st-key-live_charts [data-chart=${k}]`);
                     return el && el.data && el.data.length > 0; })""",
                 timeout=120_000,
             )

@@ -1,4 +1,4 @@
-"""Shared by every page: the one training registry, run listing, cached metrics and figures.
+"""Shared by every page: the one training registry, run listing and cached metrics.
 
 Nothing here runs at import time except definitions. The registry is created lazily by
 `get_registry()` (st.cache_resource: one per server process). Every run trains in its own
@@ -63,25 +63,6 @@ def metrics_snapshot(run: Run) -> tuple[pd.DataFrame, int]:
 def metrics(run: Run) -> pd.DataFrame:
     """The run's metrics (shared: do not modify)."""
     return metrics_snapshot(run)[0]
-
-
-@st.cache_resource(show_spinner=False, max_entries=256)
-def _figure(kind: str, version: int, args: tuple[Any, ...], _frame: pd.DataFrame) -> Any:
-    from trpo import plots
-
-    builders = {
-        "returns": lambda: plots.returns_figure(_frame),
-        "kl": lambda: plots.kl_figure(_frame, *args),
-        "backtrack": lambda: plots.backtrack_figure(_frame, *args),
-        "cg": lambda: plots.cg_residuals_figure(_frame),
-    }
-    return builders[kind]()
-
-
-def figure(kind: str, run: Run, *args: Any) -> Any:
-    """A live chart of a run, built once per new version of its metrics, shared by every tab."""
-    frame, version = metrics_snapshot(run)
-    return _figure(kind, version, args, frame)
 
 
 # --- library errors and run problems, in the library's words ----------------------------------

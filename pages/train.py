@@ -16,9 +16,8 @@ from pages.common import (
     LIBRARY_ERRORS,
     ensure_app_navigation,
     error_text,
-    figure,
     get_registry,
-    metrics,
+    metrics_snapshot,
     run_label,
     runs_dir,
     safe_config,
@@ -26,9 +25,11 @@ from pages.common import (
     store,
     warn_not_runs,
 )
+from pages.live.charts import live_charts
 from trpo import catalog
 from trpo.background import CapacityError
 from trpo.config import ACTIVATIONS, VECTORIZATIONS, ConfigError, TRPOConfig, knob_help
+from trpo.live_series import X_AXES
 from trpo.presets import PRESET_SOURCES, PRESETS, preset
 from trpo.store import Run
 
@@ -323,7 +324,11 @@ def eta(seconds: float) -> str:
 
 
 def live_panel(run_id: str | None, was_running: bool) -> None:
-    """Progress, metrics and the four live charts of the shown run (reruns on a timer)."""
+    """The shown run's name, progress, metrics and four live charts (reruns on a timer).
+
+    Compact, so that all of it fits a 1280x720 screen below the page's header: the run's name
+    and the charts' x-axis choice, one row of progress and metrics, then a 2x2 grid of short
+    charts that receive only new points (pages/live/charts.py, which also styles the rows)."""
     run = shown_run()
     running = run is not None and run_state(run) == "running"
     if (run.id if run else None) != run_id or running != was_running:
@@ -331,20 +336,42 @@ def live_panel(run_id: str | None, was_running: bool) -> None:
     if run is None:
         st.info("No runs yet: press **Start training** in the sidebar, or try the demo.")
         return
-    show_problems(run)
     config = safe_config(run)
-    if config is None:  # the error is shown above
+    with st.container(key="live_head"):
+        name, choice = st.columns([3.4, 1.2], vertical_alignment="center")
+        name.subheader(run_label(run, config))
+        axis = x_axis_choice(choice) if config is not None else None
+    show_problems(run)
+    if config is None or axis is None:  # the error is shown above
         return
+    frame, version = metrics_snapshot(run)
+    with st.container(key="live_status"):
+        live_status(run, frame, config, running)
+    live_charts(run.id, frame, version, axis, config.delta, config.max_backtracks)
+
+
+def x_axis_choice(place: Any) -> str:
+    """The one x axis of the return, KL and j charts: env steps (the default) or iterations."""
+    axis = place.segmented_control(
+        "x axis",
+        list(X_AXES),
+        default="env steps",
+        key="live_x_axis",
+        label_visibility="collapsed",
+        help="The x axis of the return, KL and j charts: env steps or iterations.",
+        persist_state="session",
+    )
+    return axis or "env steps"  # a click on the chosen option clears it: keep the default
+
+
+def live_status(run: Run, frame: Any, config: TRPOConfig, running: bool) -> None:
+    """One row: progress and four metrics; then a failure or an interruption, if any."""
     state = run_state(run)
-    status = run.status()
-    frame = metrics(run)
-
+    bar, *cols = st.columns([1.7, 1.2, 1.0, 1.0, 1.0], vertical_alignment="center")
     fraction, text = progress_text(frame, config.planned_steps, running)
-    st.progress(fraction, text=text)
-
+    bar.progress(fraction, text=text)
     iterations = max(config.planned_iterations, len(frame))
     returns = frame["return_mean"].dropna() if len(frame) else frame["return_mean"]
-    cols = st.columns(4)
     cols[0].metric("Iteration", f"{len(frame):,} / {iterations:,}")
     if len(returns):
         change = float(returns.iloc[-1] - returns.iloc[0]) if len(returns) > 1 else None
@@ -370,24 +397,13 @@ def live_panel(run_id: str | None, was_running: bool) -> None:
 
     if state == "failed":
         handle = get_registry().get(run.id)
-        error = status.get("error") or (handle.error if handle else None) or "unknown error"
-        st.error(f"Training failed: {error}")
+        error = run.status().get("error") or (handle.error if handle else None)
+        st.error(f"Training failed: {error or 'unknown error'}")
     elif state == "interrupted":
         st.warning(
             "This run was marked running, but its process is gone (killed or crashed). "
             "**Resume** continues it from its last checkpoint."
         )
-
-    charts = [
-        ("returns", ()),
-        ("kl", (config.delta,)),
-        ("backtrack", (config.max_backtracks,)),
-        ("cg", ()),
-    ]
-    for row in (charts[:2], charts[2:]):
-        for col, (kind, args) in zip(st.columns(2), row, strict=True):
-            with col:
-                st.plotly_chart(figure(kind, run, *args), key=f"chart_{kind}")
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -553,8 +569,6 @@ def main() -> None:
     note.caption(button_note(state, elsewhere))
     show_flash("main")
 
-    if run is not None:
-        st.subheader(run_label(run))
     st.fragment(live_panel, run_every=1.0 if state == "running" else 5.0, key="train_live")(
         run.id if run else None, state == "running"
     )

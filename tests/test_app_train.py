@@ -99,13 +99,20 @@ def wait_for_iterations(at: AppTest, run_dir: Path, n: int, timeout: float = 30)
     raise AssertionError(f"{run_dir.name} did not reach {n} iterations in {timeout} s")
 
 
+def live_data(at: AppTest) -> dict:
+    """The data the live-charts component got in the last run (AppTest runs no JavaScript)."""
+    [component] = at.get("bidi_component")
+    return json.loads(json.loads(component.proto.json))
+
+
 def chart_points(at: AppTest) -> dict[str, int]:
-    """Points per chart (the largest trace), by the chart's title."""
+    """Points per chart (the largest trace), by the chart's title, from a full update."""
+    data = live_data(at)
+    assert data["kind"] == "full", data["kind"]
     out = {}
-    for chart in at.get("plotly_chart"):
-        spec = json.loads(chart.proto.spec)
-        title = spec["layout"]["title"]["text"]
-        out[title] = max((len(t.get("y") or []) for t in spec["data"]), default=0)
+    for chart in data["charts"].values():
+        title = chart["layout"]["title"]["text"]
+        out[title] = max((len(t.get("y") or []) for t in chart["data"]), default=0)
     return out
 
 
@@ -158,6 +165,8 @@ def test_start_shows_live_charts_then_stop_and_resume(runs_dir: Path) -> None:
     assert at.session_state["selected_run"] == run_dir.name
     wait_for_iterations(at, run_dir, 2)
 
+    at.segmented_control(key="live_x_axis").set_value("iteration").run()  # sends a full
+    assert not at.exception
     points = chart_points(at)
     assert len(points) == 4
     assert points["Episode return"] >= 1

@@ -129,51 +129,6 @@ def trace(fig, name):
     return matches[0]
 
 
-def test_kl_figure_plots_accepted_kl_and_marks_rejected_iterations(frame):
-    fig = plots.kl_figure(frame, DELTA)
-    accepted = trace(fig, "KL(pi_old || pi_new)")
-    assert list(accepted.x) == [1, 2, 4, 5]
-    assert list(accepted.y) == [0.008, 0.009, 0.004, 0.01]
-    rejected = trace(fig, "rejected (theta kept)")
-    assert list(rejected.x) == [3]
-    assert list(rejected.y) == [0.0]
-    assert [s.y0 for s in fig.layout.shapes] == [DELTA]
-
-
-def test_backtrack_figure_plots_accepted_j_and_marks_rejections_above_k(frame):
-    fig = plots.backtrack_figure(frame, K)
-    bars = trace(fig, "accepted j")
-    assert list(bars.x) == [1, 2, 4, 5]
-    assert list(bars.y) == [0.0, 2.0, 1.0, 0.0]
-    rejected = trace(fig, "rejected (no j passed)")
-    assert list(rejected.x) == [3]
-    assert list(rejected.y) == [K + 1]
-    assert list(fig.layout.yaxis.ticktext)[-1] == "rej."
-
-
-def test_returns_figure_band_is_min_and_max_without_empty_batches(frame):
-    fig = plots.returns_figure(frame)
-    upper, lower, mean = fig.data
-    assert list(upper.x) == [100, 200, 400, 500]
-    assert list(upper.y) == [15.0, 30.0, 45.0, 50.0]
-    assert list(lower.y) == [5.0, 12.0, 35.0, 50.0]
-    assert lower.fill == "tonexty"
-    assert list(mean.y) == [10.0, 20.0, 40.0, 50.0]
-
-
-def test_cg_residuals_figure_draws_the_latest_iteration_bold(frame):
-    fig = plots.cg_residuals_figure(frame)
-    assert len(fig.data) == 5
-    *earlier, latest = fig.data
-    assert latest.name == "iteration 5 (latest)"
-    assert latest.line.width == 3 and latest.showlegend
-    assert list(latest.y) == [0.5, 0.05]
-    assert list(latest.x) == [1, 2]
-    assert all(t.line.width == 1 and not t.showlegend for t in earlier)
-    assert fig.layout.yaxis.type == "log"
-    assert len(plots.cg_residuals_figure(frame, history=2).data) == 2
-
-
 def test_downsample_keeps_at_most_max_points_and_the_last_row():
     big = pd.DataFrame({"iteration": range(1, 2001), "value": np.arange(2000.0)})
     small = plots.downsample(big)

@@ -1,7 +1,8 @@
 """Plotly figures built from metrics DataFrames (`trpo.load_metrics`); no Streamlit here.
 
 Every function takes data and returns a figure, so figures are testable without a browser and
-shared by the pages. Long histories are downsampled to at most MAX_POINTS points per trace.
+shared by the pages. Long histories are downsampled to at most MAX_POINTS points per trace. (The
+Train page's live charts are drawn in the browser from trpo.live_series and trpo.live_layout.)
 """
 
 from __future__ import annotations
@@ -92,127 +93,6 @@ def band_traces(
             name=name,
         ),
     ]
-
-
-def returns_figure(frame: pd.DataFrame) -> go.Figure:
-    """Episode return vs env steps: the batch mean with a min-max band."""
-    title = "Episode return"
-    data = downsample(frame[frame["return_mean"].notna()])
-    if data.empty:
-        return empty_figure(title, "no finished episode yet")
-    fig = go.Figure(
-        band_traces(
-            data["env_steps"].tolist(),
-            data["return_min"].tolist(),
-            data["return_max"].tolist(),
-            data["return_mean"].tolist(),
-        )
-    )
-    return _layout(fig, title, "env steps", "return")
-
-
-def kl_figure(frame: pd.DataFrame, delta: float) -> go.Figure:
-    """KL of each accepted step vs iteration, the delta line, rejected iterations marked."""
-    title = "KL of the accepted step"
-    if frame.empty:
-        return empty_figure(title)
-    data = downsample(frame)
-    accepted = data[data["step_accepted"]]
-    rejected = data[~data["step_accepted"]]
-    fig = go.Figure(
-        [
-            go.Scatter(
-                x=accepted["iteration"].tolist(),
-                y=accepted["kl"].tolist(),
-                mode="lines+markers",
-                marker=dict(size=5, color=ACCEPT_COLOR),
-                name="KL(pi_old || pi_new)",
-            ),
-            go.Scatter(
-                x=rejected["iteration"].tolist(),
-                y=[0.0] * len(rejected),
-                mode="markers",
-                marker=dict(symbol="x", size=9, color=REJECT_COLOR),
-                name="rejected (theta kept)",
-            ),
-        ]
-    )
-    fig.add_hline(
-        y=delta,
-        line=dict(color=DELTA_COLOR, dash="dash"),
-        annotation_text=f"delta = {delta:g}",
-        annotation_position="top left",
-    )
-    fig.update_yaxes(rangemode="tozero")
-    return _layout(fig, title, "iteration", "mean KL")
-
-
-def backtrack_figure(frame: pd.DataFrame, max_backtracks: int) -> go.Figure:
-    """Accepted backtrack index j per iteration (0 = full step); rejected shown above K."""
-    title = "Accepted backtrack index j"
-    if frame.empty:
-        return empty_figure(title)
-    data = downsample(frame)
-    accepted = data[data["step_accepted"]]
-    rejected = data[~data["step_accepted"]]
-    fig = go.Figure(
-        [
-            # markers, not bars: j = 0 (the full step, the usual case) must be visible
-            go.Scatter(
-                x=accepted["iteration"].tolist(),
-                y=accepted["backtrack_index"].tolist(),
-                mode="lines+markers",
-                marker=dict(size=7, color=ACCEPT_COLOR),
-                line=dict(color=ACCEPT_COLOR, width=1),
-                name="accepted j",
-            ),
-            go.Scatter(
-                x=rejected["iteration"].tolist(),
-                y=[max_backtracks + 1] * len(rejected),
-                mode="markers",
-                marker=dict(symbol="x", size=10, color=REJECT_COLOR),
-                name="rejected (no j passed)",
-            ),
-        ]
-    )
-    ticks = list(range(0, max_backtracks + 1, max(1, (max_backtracks + 1) // 6)))
-    fig.update_yaxes(
-        range=[-0.3, max_backtracks + 1.6],
-        tickvals=[*ticks, max_backtracks + 1],
-        ticktext=[*map(str, ticks), "rej."],
-    )
-    return _layout(fig, title, "iteration", "j (step = alpha^j x full)")
-
-
-def cg_residuals_figure(frame: pd.DataFrame, history: int = 15) -> go.Figure:
-    """CG's recurrence residual |r_k| per CG iteration k (|g - (H + damping I) x_k| in exact
-    arithmetic), log scale: latest bold, earlier faded."""
-    title = "Conjugate-gradient residuals"
-    rows = frame[frame["cg_residuals"].map(lambda r: isinstance(r, list) and len(r) > 0)]
-    if rows.empty:
-        return empty_figure(title)
-    rows = rows.tail(history)
-    fig = go.Figure()
-    n = len(rows)
-    for i, (_, row) in enumerate(rows.iterrows()):
-        latest = i == n - 1
-        residuals = row["cg_residuals"]
-        fig.add_trace(
-            go.Scatter(
-                x=list(range(1, len(residuals) + 1)),
-                y=residuals,
-                mode="lines+markers" if latest else "lines",
-                line=dict(
-                    color=ACCEPT_COLOR if latest else "rgba(120,120,120,0.35)",
-                    width=3 if latest else 1,
-                ),
-                name=f"iteration {int(row['iteration'])}" + (" (latest)" if latest else ""),
-                showlegend=latest,
-            )
-        )
-    fig.update_yaxes(type="log", dtick=1, exponentformat="power")  # labels at powers of ten
-    fig.update_layout(hovermode="closest")
-    return _layout(fig, title, "CG iteration k", "recurrence residual |r_k|")
 
 
 def _list(value: Any) -> list:

@@ -1,0 +1,207 @@
+"""The Train page's live charts in a real browser (Chromium, headless): a zoom, a legend click and
+the hover box survive refreshes while a run trains; a refresh with no new record sends and
+draws nothing; a 2,000-iteration run keeps every extreme; all of it fits 1280x720.
+
+The component counts what it does on window.__trpoLiveCharts (pages/live/charts.js); the
+websocket frames the page receives are recorded too. Runs other than the first test's are made
+up (tests/live_helpers.py, written through trpo.store) and marked running by this process, so
+the test decides when records arrive.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.browser_support import (
+    chart_points,
+    click,
+    launch,
+    metric,
+    needs_chromium,
+    new_tab,
+    serve,
+    set_number,
+    shot,
+    wait_until,
+    warm,
+)
+from tests.live_helpers import SPIKES, synthetic_record, synthetic_run
+from trpo import live_layout, live_series
+from trpo.store import load_metrics
+
+pytestmark = needs_chromium
+
+STATS = "() => ({...(window.__trpoLiveCharts || {})})"
+CHART = "name => document.querySelector(`.st-key-live_charts [data-chart=${name}]`)"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    yield from serve(tmp_path_factory.mktemp("browser-live") / "runs")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from launch()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warmed(server, browser):
+    warm(server[0], browser)
+
+
+def stats(page) -> dict[str, int]:
+    return page.evaluate(STATS)
+
+
+def chart(page, name: str, expression: str):
+    """`expression` evaluated with `gd`, the plotly element of one live chart."""
+    return page.evaluate(f"name => {{ const gd = ({CHART})(name); return {expression}; }}", name)
+
+
+def drawn(page) -> bool:
+    return bool(stats(page).get("fulls")) and chart_points(page, "kl") > 0
+
+
+@pytest.mark.slow  # trains CartPole for a few iterations: about 15 s
+def test_zoom_legend_and_hover_survive_refreshes_while_a_run_trains(server, browser):
+    url, _ = server
+    page = new_tab(browser, url, height=720)
+    set_number(page, "total_steps", "50000000")
+    set_number(page, "seed", "51")
+    click(page, "start")
+    wait_until(lambda: chart_points(page, "kl") >= 3, 90, "three KL points")
+    # a projector's screen: header, progress, metrics and the four charts, no scrolling
+    boxes = page.evaluate(
+        """() => [...document.querySelectorAll(
+                '.st-key-live_charts [data-chart], [data-testid=stProgress], h1')]
+            .map(e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; })"""
+    )
+    assert len(boxes) == 6
+    assert all(top >= 0 and bottom <= 720 for top, bottom in boxes), boxes
+    shot(page, "train-live-1280x720")
+
+    x0, x1 = chart(page, "kl", "[gd.data[0].x[0], gd.data[0].x.at(-1)]")
+    zoom = {"xaxis.range": [x0, (x0 + x1) / 2], "yaxis.range": [0.0, 0.05]}
+    page.evaluate(
+        f"z => Plotly.relayout(({CHART})('kl'), z)",
+        zoom,
+    )
+    # a person's clicks: hide the returns' mean from its legend, rest the mouse on the KL chart
+    legend = page.locator(".st-key-live_charts [data-chart=returns] .legend .traces")
+    legend.filter(has_text="mean").click()
+    area = page.locator(".st-key-live_charts [data-chart=kl] .nsewdrag").first.bounding_box()
+    page.mouse.move(area["x"] + area["width"] * 0.4, area["y"] + area["height"] * 0.5)
+    wait_until(lambda: chart(page, "kl", "gd.querySelectorAll('.hoverlayer > *').length") > 0)
+    before = stats(page)
+    points = chart(page, "kl", "gd.data[0].x.length")
+    wait_until(lambda: stats(page)["deltas"] >= before["deltas"] + 3, 60, "three updates")
+    assert chart(page, "kl", "gd.data[0].x.length") > points  # new records were drawn
+    assert chart(page, "kl", "gd.layout.xaxis.range") == zoom["xaxis.range"]
+    assert chart(page, "kl", "gd.layout.yaxis.range") == zoom["yaxis.range"]
+    assert chart(page, "returns", "gd.data.map(t => t.visible)")[2] == "legendonly"
+    assert chart(page, "kl", "gd.querySelectorAll('.hoverlayer > *').length") > 0
+    click(page, "stop")
+    wait_until(lambda: metric(page, "Status") == "stopped", 30, "status stopped")
+    page.context.close()
+
+
+@pytest.mark.slow  # two idle windows, one of them 5 s refreshes: about 25 s
+def test_no_new_record_sends_and_draws_nothing(server, browser):
+    url, runs = server
+    run = synthetic_run(runs, 60, "idle then growing", seed=2)
+    frames: list[tuple[float, bytes]] = []
+
+    def listen(page) -> None:
+        page.on(
+            "websocket",
+            lambda ws: ws.on("framereceived", lambda f: frames.append((time.monotonic(), f))),
+        )
+
+    page = new_tab(browser, url, before=listen)
+    wait_until(lambda: drawn(page), 60, "the charts")
+    page.wait_for_timeout(2500)  # the refresh after the first data settles it ("same")
+
+    def window(seconds: float) -> tuple[dict[str, int], list[bytes]]:
+        start, begin = stats(page), time.monotonic()
+        page.wait_for_timeout(seconds * 1000)
+        end = stats(page)
+        return {k: end[k] - start.get(k, 0) for k in end}, [f for t, f in frames if t >= begin]
+
+    def points_sent(received: list[bytes]) -> int:  # traces in what the page received
+        return sum(len(re.findall(rb'"x\\?":\[', bytes(f))) for f in received)
+
+    # running, no new record: the panel refreshes every second, the charts get nothing
+    idle, received = window(4)
+    assert len(received) >= 20  # four refreshes' worth of messages arrived
+    assert idle == {k: 0 for k in idle}, idle  # not even a call of the component's code
+    assert points_sent(received) == 0
+    # new records: sent as new points only
+    n = 60
+    start, begin = stats(page), time.monotonic()
+    for _ in range(5):
+        n += 1
+        run.append(synthetic_record(n, seed=2))
+        page.wait_for_timeout(700)
+    wait_until(lambda: metric(page, "Iteration").startswith(f"{n} /"), 30, f"iteration {n}")
+    page.wait_for_timeout(500)  # the last update's drawing
+    grown = {k: v - start[k] for k, v in stats(page).items()}
+    assert grown["deltas"] > 0 and grown["redraws"] > 0 and grown["fulls"] == 0, grown
+    # at most the new records' points per trace (one each, bucket size 1), never the history
+    assert 0 < grown["appended"] <= 7 * 5, grown
+    assert points_sent([f for t, f in frames if t >= begin]) > 0
+    # finished (idle, refreshed every 5 s): still nothing
+    run.set_status("finished")
+    wait_until(lambda: metric(page, "Status") == "finished", 30, "status finished")
+    page.wait_for_timeout(1500)
+    idle, received = window(6)
+    assert received  # at least one refresh arrived
+    assert idle == {k: 0 for k in idle}, idle
+    assert points_sent(received) == 0
+    page.context.close()
+
+
+def test_a_2000_iteration_run_keeps_every_extreme_and_the_last_point(server, browser):
+    url, runs = server
+    run = synthetic_run(runs, 2000, "long", seed=0)
+    try:
+        page = new_tab(browser, url, height=720)
+        wait_until(lambda: drawn(page) and "2,000" in metric(page, "Iteration"), 90, "charts")
+        shown = page.evaluate(
+            f"""() => Object.fromEntries(['returns', 'kl', 'backtrack'].map(name => [name,
+                ({CHART})(name).data.map(t => ({{x: t.x, y: t.y, text: t.text || null}}))]))"""
+        )
+        page.context.close()
+    finally:
+        run.set_status("finished")
+    frame = load_metrics(run.path)
+    # the browser holds what the library computes for all 2,000 records...
+    expected, _ = live_series.plan(frame, None, run.id, "env steps", live_layout.rejected_y(10))
+    for name, traces in expected.charts.items():
+        for got, want in zip(shown[name], traces, strict=True):
+            assert got["x"] == want["x"] and got["y"] == want["y"], name
+    # ... which keeps the global extremes and the last point of every series
+    records = frame.to_dict("records")
+    for name, i, column, ends in [
+        ("returns", 2, "return_mean", (min, max)),
+        ("returns", 0, "return_max", (max,)),
+        ("returns", 1, "return_min", (min,)),
+        ("kl", 0, "kl", (min, max)),
+        ("backtrack", 0, "backtrack_index", (min, max)),
+    ]:
+        trace = shown[name][i]
+        values = [(r["env_steps"], r[column]) for r in records if r[column] == r[column]]
+        for end in ends:
+            assert end(v for _, v in values) in trace["y"], (name, column, end)
+        assert (trace["x"][-1], trace["y"][-1]) == values[-1], (name, column)
+        assert len(trace["x"]) <= live_series.MAX_POINTS
+    assert 9_999.0 in shown["returns"][2]["y"] and -500.0 in shown["returns"][2]["y"]
+    assert SPIKES[777][1] in shown["kl"][0]["y"]
+    # rejected steps: marked at the top of the KL chart, not at KL = 0
+    marks = shown["kl"][1]
+    assert marks["x"] and set(marks["y"]) == {live_layout.KL_MARK_Y}
+    assert all(t.startswith("rejected: θ kept") for t in marks["text"])
+    assert 0.0 not in shown["kl"][0]["y"]
