@@ -50,8 +50,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(runs: Path) -> Iterator[tuple[str, Path]]:
-    """Run the dashboard on a free port with `runs` as its runs directory: (url, runs)."""
+def start_server(runs: Path) -> tuple[subprocess.Popen, str]:
+    """Start the dashboard on a free port with `runs` as its runs directory, once healthy:
+    (process, url)."""
     port = free_port()
     env = {
         **os.environ,
@@ -89,18 +90,27 @@ def serve(runs: Path) -> Iterator[tuple[str, Path]]:
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                 if response.read() == b"ok":
-                    break
+                    return proc, url
         except OSError:
             time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("the Streamlit server did not become healthy")
-    yield url, runs
+    proc.kill()
+    pytest.fail("the Streamlit server did not become healthy")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(20)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
+
+
+def serve(runs: Path) -> Iterator[tuple[str, Path]]:
+    """Run the dashboard on a free port with `runs` as its runs directory: (url, runs)."""
+    proc, url = start_server(runs)
+    yield url, runs
+    stop_server(proc)
 
 
 def launch() -> Iterator[Any]:

@@ -127,7 +127,7 @@ def test_two_tabs_reruns_and_a_second_tab_stop(server, browser):
     second.context.close()
 
 
-def test_closed_tab_reattaches_and_cache_clear_keeps_runs(server, browser):
+def test_closed_tab_reattaches_and_no_menu_can_stop_a_run(server, browser):
     url, runs = server
     before = set(run_folders(runs))
     page = new_tab(browser, url)
@@ -146,14 +146,16 @@ def test_closed_tab_reattaches_and_cache_clear_keeps_runs(server, browser):
     wait_until(
         lambda: len((folder / "metrics.jsonl").read_text().splitlines()) > grown, 30, "progress"
     )
-    # Clear the cache from Streamlit's menu: training goes on and the page still owns the run.
+    # Streamlit's developer menu is not offered to visitors (client.toolbarMode = "viewer"):
+    # its "Clear caches" shortcut does nothing (a cache clear is tested in test_app_train.py)
     again.keyboard.press("c")
-    again.get_by_role("button", name="Clear caches").click()
+    again.wait_for_timeout(1000)
+    assert again.get_by_role("button", name="Clear caches").count() == 0
     grown = len((folder / "metrics.jsonl").read_text().splitlines())
     wait_until(
         lambda: len((folder / "metrics.jsonl").read_text().splitlines()) > grown + 2,
         30,
-        "progress after the cache clear",
+        "progress",
     )
     assert state_of(folder) == "running"
     again.reload()
