@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from pages import train_form as form
 from pages.common import (
     LIBRARY_ERRORS,
     ensure_app_navigation,
@@ -28,7 +29,7 @@ from pages.common import (
 from pages.live.charts import live_charts
 from trpo import catalog
 from trpo.background import CapacityError
-from trpo.config import ACTIVATIONS, VECTORIZATIONS, ConfigError, TRPOConfig, knob_help
+from trpo.config import TRPOConfig
 from trpo.live_series import X_AXES
 from trpo.presets import PRESET_SOURCES, PRESETS, preset
 from trpo.store import Run
@@ -38,148 +39,6 @@ ensure_app_navigation()
 DEMO_ENV = "CartPole-v1"
 DEMO_NAME = "CartPole demo"
 FLASH = "_train_flash"  # messages from callbacks, shown once by the next full run
-HELP = knob_help()
-
-# The dashboard's defaults: TRPOConfig's, with the geometry probe on (the Trust region page
-# draws it).
-DEFAULT_CONFIG = TRPOConfig(probe_geometry=True)
-
-# Effect of the three trust-region knobs on the step, appended to the library's help.
-EFFECT = {
-    "delta": "Effect: the full step is scaled to sqrt(2δ / xᵀHx), so δ sets how far each "
-    "step may move the policy.",
-    "alpha": "Effect: a smaller α shrinks faster, so fewer tries but a shorter accepted step.",
-    "max_backtracks": "Effect: if none of the K+1 candidates keeps KL ≤ δ and improves the "
-    "surrogate, the step is rejected and θ is kept.",
-}
-
-# Numeric knobs: key -> (label, min, max, step, format). Ints stay ints, floats stay floats.
-NUMBERS: dict[str, tuple[str, Any, Any, Any, str | None]] = {
-    "delta": ("δ: KL limit (delta)", 0.0001, 1.0, 0.001, "%.4f"),
-    "max_backtracks": ("K: max backtracks", 1, 50, 1, None),
-    "seed": ("Seed", 0, 2**32 - 1, 1, None),
-    "total_steps": ("Total env steps", 1, 100_000_000, 10_000, None),
-    "steps_per_iteration": ("Steps per iteration", 2, 1_000_000, 256, None),
-    "n_envs": ("Parallel envs (n_envs)", 1, 64, 1, None),
-    "gamma": ("gamma (discount)", 0.5, 1.0, 0.001, "%.3f"),
-    "gae_lambda": ("GAE lambda", 0.0, 1.0, 0.01, "%.3f"),
-    "cg_iters": ("CG iterations", 1, 200, 1, None),
-    "cg_damping": ("CG damping", 0.0, 10.0, 0.001, "%g"),
-    "cg_residual_tol": ("CG residual tolerance", 0.0, 1.0, 1e-10, "%.1e"),
-    "vf_lr": ("Value learning rate", 1e-6, 1.0, 1e-4, "%g"),
-    "vf_epochs": ("Value epochs", 0, 1000, 1, None),
-    "vf_minibatch": ("Value minibatch", 1, 1_000_000, 32, None),
-    "log_std_init": ("Initial log std", -5.0, 2.0, 0.1, "%.2f"),
-    "probe_points": ("Probe points", 3, 101, 1, None),
-    "torch_threads": ("torch threads", 1, 64, 1, None),
-    "checkpoint_every": ("Checkpoint every (iterations)", 1, 1_000_000, 1, None),
-}
-CHOICES = {"vectorization": VECTORIZATIONS, "activation": ACTIVATIONS}
-TOGGLES = {
-    "normalize_advantages": "Normalize advantages",
-    "normalize_observations": "Normalize observations",
-    "normalize_rewards": "Normalize rewards",
-    "probe_geometry": "Probe the step's geometry",
-}
-ADVANCED = (
-    "steps_per_iteration",
-    "n_envs",
-    "vectorization",
-    "gamma",
-    "gae_lambda",
-    "normalize_advantages",
-    "cg_iters",
-    "cg_damping",
-    "cg_residual_tol",
-    "vf_lr",
-    "vf_epochs",
-    "vf_minibatch",
-    "hidden_sizes",
-    "activation",
-    "log_std_init",
-    "normalize_observations",
-    "normalize_rewards",
-    "probe_geometry",
-    "probe_points",
-    "torch_threads",
-    "checkpoint_every",
-)
-# Every config knob has a widget whose key is the knob's name.
-KNOBS = ("env_id", "delta", "alpha", "max_backtracks", "seed", "total_steps", *ADVANCED)
-# Knobs that describe the run rather than the algorithm: a preset keeps the user's values.
-RUN_KNOBS = ("seed", "probe_geometry", "probe_points", "torch_threads", "checkpoint_every")
-
-
-# --- config <-> widgets ------------------------------------------------------------------
-
-
-def widget_values(config: TRPOConfig) -> dict[str, Any]:
-    """The widget values that show config (hidden_sizes as text, numbers in the widget's type)."""
-    values: dict[str, Any] = {}
-    for key in KNOBS:
-        value = getattr(config, key)
-        if key == "hidden_sizes":
-            value = ",".join(str(h) for h in value)
-        elif key in NUMBERS:
-            value = float(value) if isinstance(NUMBERS[key][1], float) else int(value)
-        elif key == "alpha":
-            value = float(value)
-        values[key] = value
-    return values
-
-
-def parse_hidden_sizes(text: str) -> tuple[int, ...] | None:
-    """'64, 64' -> (64, 64); None if the text is not a comma-separated list of whole numbers."""
-    parts = [p.strip() for p in str(text).replace(";", ",").split(",") if p.strip()]
-    if not parts or not all(p.isdigit() for p in parts):
-        return None
-    return tuple(int(p) for p in parts)
-
-
-def build_config(state: Any = None) -> tuple[TRPOConfig | None, list[str]]:
-    """The TRPOConfig the widgets describe, or None and every problem in words.
-
-    Reads only widget values, so equal widgets always give an equal config (the registry's
-    idempotent start relies on that).
-    """
-    state = st.session_state if state is None else state
-    values = {key: state[key] for key in KNOBS}
-    problems: list[str] = []
-    hidden = parse_hidden_sizes(values["hidden_sizes"])
-    if hidden is None:
-        problems.append(
-            f"hidden_sizes must be layer widths separated by commas, such as 64,64; "
-            f"got {values['hidden_sizes']!r}"
-        )
-        hidden = DEFAULT_CONFIG.hidden_sizes
-    values["hidden_sizes"] = hidden
-    try:
-        config = TRPOConfig(**values)
-    except ConfigError as exc:
-        return None, problems + exc.problems
-    except TypeError as exc:  # a missing or extra knob: a bug of this page, said plainly
-        return None, [*problems, f"could not build the config: {exc}"]
-    if problems:
-        return None, problems
-    return config, []
-
-
-def apply_config(config: TRPOConfig) -> None:
-    """Show config in the widgets (from a callback, before the widgets are drawn)."""
-    for key, value in widget_values(config).items():
-        st.session_state[key] = value
-
-
-def init_state(env_ids: list[str]) -> None:
-    """Default widget values on the first visit (the widgets keep them across pages)."""
-    for key, value in widget_values(DEFAULT_CONFIG).items():
-        st.session_state.setdefault(key, value)
-    st.session_state.setdefault("preset", None)
-    st.session_state.setdefault("run_name", "")
-    if st.session_state["env_id"] not in env_ids:
-        st.session_state["env_id"] = DEMO_ENV if DEMO_ENV in env_ids else env_ids[0]
-    if st.session_state["preset"] not in (None, *PRESETS):
-        st.session_state["preset"] = None
 
 
 # --- callbacks (run before the script, so button states drawn after them are current) -----
@@ -194,24 +53,6 @@ def show_flash(place: str) -> None:
     for _, kind, message in [m for m in messages if m[0] == place]:
         getattr(st, kind)(message)
     st.session_state[FLASH] = [m for m in messages if m[0] != place]
-
-
-def on_preset() -> None:
-    name = st.session_state.get("preset")
-    if name is None:
-        return
-    keep = {key: st.session_state[key] for key in RUN_KNOBS}
-    try:
-        config = preset(name, **keep)
-    except ConfigError:
-        config = preset(name, probe_geometry=True)
-    apply_config(config)
-
-
-def on_env() -> None:
-    chosen = st.session_state.get("preset")
-    if chosen is not None and chosen != st.session_state["env_id"]:
-        st.session_state["preset"] = None
 
 
 def start(config: TRPOConfig, name: str | None, place: str) -> None:
@@ -235,8 +76,9 @@ def start(config: TRPOConfig, name: str | None, place: str) -> None:
 
 
 def on_start() -> None:
-    config, problems = build_config()
+    config, own, between = form.read_form()
     if config is None:  # Start is disabled then; a stale click still starts nothing
+        problems = [*own.values(), *between]
         flash("sidebar", "error", "Not started: " + "; ".join(problems))
         return
     start(config, st.session_state.get("run_name", "").strip(), "sidebar")
@@ -244,7 +86,7 @@ def on_start() -> None:
 
 def on_demo() -> None:
     config = preset(DEMO_ENV, probe_geometry=True)
-    apply_config(config)
+    form.apply_config(config)
     st.session_state["preset"] = DEMO_ENV
     start(config, DEMO_NAME, "main")
 
@@ -409,25 +251,11 @@ def live_status(run: Run, frame: Any, config: TRPOConfig, running: bool) -> None
 # --- the page ------------------------------------------------------------------------------
 
 
-def knob_widget(key: str) -> None:
-    """The widget of one config knob (value from session_state, kept across page switches)."""
-    common = dict(key=key, help=HELP.get(key), persist_state="session")
-    if key in NUMBERS:
-        label, low, high, step, fmt = NUMBERS[key]
-        if key in EFFECT:
-            common["help"] = f"{HELP[key]} {EFFECT[key]}"
-        st.number_input(label, low, high, step=step, format=fmt, **common)
-    elif key in CHOICES:
-        st.selectbox(key.replace("_", " ").capitalize(), CHOICES[key], **common)
-    elif key in TOGGLES:
-        st.toggle(TOGGLES[key], **common)
-    elif key == "hidden_sizes":
-        st.text_input("Hidden sizes", placeholder="64,64", **common)
-
-
 def sidebar(env_ids: list[str]) -> None:
+    """Environment, preset and every knob (trust region first), then Start."""
     groups = {env_id: group for group, ids in catalog.supported_envs().items() for env_id in ids}
     presets = [name for name in PRESETS if name in groups]
+    config, problems, between = form.read_form()
     with st.sidebar:
         st.header("Run settings")
         st.selectbox(
@@ -435,8 +263,9 @@ def sidebar(env_ids: list[str]) -> None:
             env_ids,
             key="env_id",
             format_func=lambda e: f"{groups[e]} · {e}",
-            on_change=on_env,
-            help=HELP["env_id"] + " Only ids this install can create and train are listed.",
+            on_change=form.on_env,
+            help=form.SCHEMA["env_id"].help + " Only ids this install can create and train are "
+            "listed. Choosing one fills every knob with its preset (or the library defaults).",
             persist_state="session",
         )
         st.caption(catalog.describe(st.session_state["env_id"]))
@@ -448,7 +277,7 @@ def sidebar(env_ids: list[str]) -> None:
             format_func=lambda p: (
                 f"rl-zoo MuJoCo defaults: {p}" if p in PRESET_SOURCES else f"rl-zoo tuned: {p}"
             ),
-            on_change=on_preset,
+            on_change=form.on_preset,
             help="Fill every knob with rl-baselines3-zoo's tuned values for that environment "
             "(and select it). Seed and probe settings are kept. For continuous actions δ and "
             "CG damping are the zoo's per-dimension values times the action dimensions, so δ "
@@ -456,22 +285,10 @@ def sidebar(env_ids: list[str]) -> None:
             persist_state="session",
         )
         st.subheader("Trust region")
-        knob_widget("delta")
-        st.slider(
-            "α: backtracking coefficient (alpha)",
-            0.05,
-            0.95,
-            step=0.05,
-            key="alpha",
-            help=f"{HELP['alpha']} {EFFECT['alpha']}",
-            persist_state="session",
-        )
-        knob_widget("max_backtracks")
-        knob_widget("seed")
-        knob_widget("total_steps")
-        with st.expander("Advanced"):
-            for key in ADVANCED:
-                knob_widget(key)
+        form.knob_widgets(form.TRUST_REGION, problems)
+        form.knob_widgets(form.MAIN, problems)
+        with st.expander("Advanced", expanded=any(k in problems for k in form.ADVANCED)):
+            form.knob_widgets(form.ADVANCED, problems)
         st.text_input(
             "Run name (optional)",
             key="run_name",
@@ -479,21 +296,9 @@ def sidebar(env_ids: list[str]) -> None:
             placeholder="e.g. cartpole delta 0.02",
             persist_state="session",
         )
-
-        config, problems = build_config()
-        for problem in problems:
-            st.error(problem)
-        if config is not None and config.planned_steps != config.total_steps:
-            st.caption(
-                f"Training runs whole iterations: {config.planned_steps:,} steps "
-                f"({config.planned_iterations:,} iterations of {config.steps_per_iteration:,}"
-                + (", after a warm-up batch)" if config.warmup_steps else ")")
-            )
-        if config is not None and st.session_state.get("preset") in PRESETS:
-            base = preset(st.session_state["preset"], **{k: getattr(config, k) for k in RUN_KNOBS})
-            changed = [k for k in KNOBS if getattr(config, k) != getattr(base, k)]
-            if changed:
-                st.caption(f"Changed from the preset: {', '.join(changed)}.")
+        if problems:
+            st.error(f"Not startable: {len(problems)} value(s) above need fixing.")
+        form.summary(config, between)
         st.button(
             "Start training",
             key="start",
@@ -526,7 +331,7 @@ def main() -> None:
     if not envs:
         st.error("No supported Gymnasium environment can be created in this install.")
         return
-    init_state(envs)
+    form.init_state(envs, DEMO_ENV)
     sidebar(envs)
     warn_not_runs()
 

@@ -73,7 +73,7 @@ def open_app() -> AppTest:
 
 def set_knobs(at: AppTest, **values: object) -> AppTest:
     for key, value in values.items():
-        at.number_input(key=key).set_value(value)
+        at.text_input(key=key).input(str(value))
     at.run()
     assert not at.exception, at.exception
     return at
@@ -238,7 +238,7 @@ def test_demo_starts_cartpole_with_the_preset(runs_dir: Path) -> None:
     assert json.loads((run_dir / "meta.json").read_text())["name"] == "CartPole demo"
     # the sidebar now shows the demo's settings, so Start would not launch a duplicate
     assert at.session_state["preset"] == "CartPole-v1"
-    assert at.session_state["steps_per_iteration"] == 1024
+    assert at.session_state["steps_per_iteration"] == "1024"
     at.button(key="start").click().run()
     assert len(run_folders(runs_dir)) == 1 and len(trainers(runs_dir)) == 1
 
@@ -248,11 +248,59 @@ def test_preset_fills_the_knobs() -> None:
     at.selectbox(key="preset").set_value("Pendulum-v1").run()
     assert not at.exception
     assert at.selectbox(key="env_id").value == "Pendulum-v1"
-    assert at.number_input(key="gamma").value == pytest.approx(0.9)
-    assert at.number_input(key="vf_epochs").value == 15
+    assert float(at.text_input(key="gamma").value) == pytest.approx(0.9)
+    assert int(at.text_input(key="vf_epochs").value) == 15
     assert at.toggle(key="probe_geometry").value is True
     at.selectbox(key="env_id").set_value("Acrobot-v1").run()
-    assert at.selectbox(key="preset").value is None  # the knobs no longer are the preset's
+    # a new env applies its own preset: every knob, the run knobs (seed, probe) kept
+    assert at.selectbox(key="preset").value == "Acrobot-v1"
+    assert form_config(at) == preset("Acrobot-v1", probe_geometry=True)
+
+
+def form_config(at: AppTest) -> TRPOConfig:
+    """The config the sidebar describes, read as the page reads it."""
+    from pages import train_form
+
+    config, own, between = train_form.read_form(at.session_state)
+    assert config is not None, (own, between)
+    return config
+
+
+def test_after_the_demo_another_env_gets_every_knob_of_its_own_preset(runs_dir: Path) -> None:
+    at = open_app()
+    at.button(key="demo").click().run()
+    at.selectbox(key="env_id").set_value("Pendulum-v1").run()
+    assert not at.exception
+    assert form_config(at) == preset("Pendulum-v1", probe_geometry=True)
+    assert any("Every knob is the preset of Pendulum-v1" in c.value for c in at.caption)
+    # an env without a preset gets the library defaults, every knob
+    at.text_input(key="gamma").input("0.5").run()
+    assert any("Changed from the preset: gamma" in c.value for c in at.caption)
+    at.button(key="reset_knobs").click().run()
+    assert form_config(at) == preset("Pendulum-v1", probe_geometry=True)
+    common.get_registry().stop_all(timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("key", "typed", "message"),
+    [
+        ("delta", "0", "delta (the KL limit) must be > 0 and at most 1, got 0"),
+        ("max_backtracks", "-3", "max_backtracks (K) must be between 1 and 50, got -3"),
+        ("max_backtracks", "1.5", "max_backtracks (K) must be a whole number, got '1.5'"),
+        ("vf_lr", "fast", "vf_lr must be a number, got 'fast'"),
+    ],
+)
+def test_what_is_typed_is_kept_and_refused_inline(
+    runs_dir: Path, key: str, typed: str, message: str
+) -> None:
+    at = open_app()
+    at.text_input(key=key).input(typed).run()
+    assert not at.exception
+    assert at.text_input(key=key).value == typed  # never replaced by the last good value
+    assert message in errors(at)
+    assert at.button(key="start").disabled
+    at.run()
+    assert run_folders(runs_dir) == []
 
 
 def test_capacity_limit_shows_the_message(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
