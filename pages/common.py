@@ -112,15 +112,18 @@ def safe_config(run: Run) -> TRPOConfig | None:
 
 
 def run_label(run: Run, config: TRPOConfig | None = None) -> str:
-    """'name · env · delta/alpha/K · seed' for pickers."""
+    """'name · env · δ/α/K · seed · started' for pickers: two runs with the same name and
+    knobs still read differently (the start time is the run id's head, unique with its tail)."""
     config = config or safe_config(run)
     name = run.meta().get("name") or run.id
     if config is None:
         return f"{name} (unreadable config)"
-    return (
+    started = run.id[:15] if run.meta().get("name") else ""
+    label = (
         f"{name} · {config.env_id} · δ={config.delta:g} α={config.alpha:g} "
         f"K={config.max_backtracks} · seed {config.seed}"
     )
+    return f"{label} · {started}" if started else label
 
 
 def linked_run_id(ids: list[str]) -> str | None:

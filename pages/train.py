@@ -18,6 +18,7 @@ from pages.common import (
     ensure_app_navigation,
     error_text,
     get_registry,
+    linked_run_id,
     metrics_snapshot,
     run_label,
     runs_dir,
@@ -137,6 +138,75 @@ def shown_run() -> Run | None:
         if run_state(run) == "running":
             return run
     return runs[0] if runs else None
+
+
+def linked_run() -> Run | None:
+    """The run a link names (`?run=ID`), read on a session's first run: it is shown, and the
+    form starts from its settings."""
+    if st.session_state.get("_train_link_read"):
+        return None
+    st.session_state["_train_link_read"] = True
+    runs = store().runs()
+    wanted = linked_run_id([r.id for r in runs])
+    if wanted is None:
+        return None
+    st.session_state["current_run"] = wanted
+    return next(r for r in runs if r.id == wanted)
+
+
+def on_pick() -> None:
+    st.session_state["current_run"] = st.session_state["train_run"]
+    st.session_state["selected_run"] = st.session_state["train_run"]
+
+
+def run_picker(run: Run | None) -> None:
+    """Which run the page shows (any run of the store); the URL names it (`?run=ID`)."""
+    if run is None:
+        return
+    runs = store().runs()
+    ids = [r.id for r in runs]
+    labels = {r.id: run_label(r) for r in runs}
+    # always written back: the shown run can change without the picker (Start, demo)
+    st.session_state["train_run"] = run.id
+    st.selectbox(
+        "Run on display",
+        ids,
+        key="train_run",
+        format_func=lambda i: labels.get(i, i),
+        on_change=on_pick,
+        help="Any run of the runs directory: started here, from the CLI or by a sweep.",
+    )
+    if st.query_params.get("run") != run.id:
+        st.query_params["run"] = run.id
+
+
+def on_use_settings(run_id: str) -> None:
+    config = safe_config(Run(runs_dir() / run_id))
+    if config is not None:
+        form.apply_config(config)
+        st.session_state["preset"] = config.env_id if config.env_id in PRESETS else None
+
+
+def settings_note(run: Run) -> None:
+    """Say when the sidebar's settings are not the shown run's, and offer to take them."""
+    config = safe_config(run)
+    if config is None:
+        return
+    shown = form.widget_values(config)
+    differ = [k for k in form.KNOBS if str(st.session_state.get(k)) != str(shown[k])]
+    if not differ:
+        return
+    left, right = st.columns([4, 1.4], vertical_alignment="center")
+    names = ", ".join(differ[:6]) + (f" and {len(differ) - 6} more" if len(differ) > 6 else "")
+    left.caption(f"The sidebar's settings differ from this run's: {names}.")
+    right.button(
+        "Use this run's settings",
+        key="use_settings",
+        icon=":material/input:",
+        on_click=on_use_settings,
+        args=(run.id,),
+        width="stretch",
+    )
 
 
 def progress_text(frame: Any, total: int, running: bool) -> tuple[float, str]:
@@ -309,6 +379,7 @@ def sidebar(env_ids: list[str]) -> None:
             width="stretch",
         )
         show_flash("sidebar")
+        form.write_link()
         registry = get_registry()
         st.caption(f"{len(registry.active())} of {registry.max_concurrent} training slots in use.")
 
@@ -331,7 +402,8 @@ def main() -> None:
     if not envs:
         st.error("No supported Gymnasium environment can be created in this install.")
         return
-    form.init_state(envs, DEMO_ENV)
+    linked = linked_run()
+    form.init_state(envs, DEMO_ENV, safe_config(linked) if linked else None)
     sidebar(envs)
     warn_not_runs()
 
@@ -341,6 +413,7 @@ def main() -> None:
         "**Start training**, or watch the one-click demo learn CartPole in under a minute."
     )
     run = shown_run()
+    run_picker(run)
     state = run_state(run) if run else None
     handle = get_registry().get(run.id) if run else None
     elsewhere = state == "running" and handle is None
@@ -373,6 +446,8 @@ def main() -> None:
     )
     note.caption(button_note(state, elsewhere))
     show_flash("main")
+    if run is not None:
+        settings_note(run)
 
     st.fragment(live_panel, run_every=1.0 if state == "running" else 5.0, key="train_live")(
         run.id if run else None, state == "running"

@@ -120,10 +120,19 @@ def apply_config(config: TRPOConfig) -> None:
         st.session_state[key] = value
 
 
-def init_state(env_ids: list[str], demo_env: str) -> None:
-    """Widget values on a session's first run: the defaults (the widgets keep them after)."""
-    for key, value in widget_values(DEFAULT_CONFIG).items():
+def init_state(env_ids: list[str], demo_env: str, linked: TRPOConfig | None = None) -> None:
+    """Widget values on a session's first run (the widgets keep them after): the settings the
+    link carries (`?env=..&settings=..`, written by `write_link`), else the linked run's
+    config, else the defaults. So a reload or a shared link shows the same form."""
+    first = "_form_ready" not in st.session_state
+    st.session_state["_form_ready"] = True
+    start = DEFAULT_CONFIG
+    if first and linked is not None:
+        start = linked
+    for key, value in widget_values(start).items():
         st.session_state.setdefault(key, value)
+    if first:
+        read_link(env_ids)
     st.session_state.setdefault("preset", None)
     st.session_state.setdefault("run_name", "")
     if st.session_state["env_id"] not in env_ids:
@@ -227,5 +236,56 @@ def summary(config: TRPOConfig | None, between: list[str]) -> None:
         st.caption(f"Every knob is {base} of {config.env_id}.")
 
 
-def form_problems() -> dict[str, str]:
-    return st.session_state.get(PROBLEMS, {})
+# --- the form in the URL ------------------------------------------------------------------------
+
+
+def _text(key: str, value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def draft(state: Any) -> str:
+    """The knobs whose widgets differ from the env's preset or defaults, as typed:
+    'delta=0.02;alpha=0.5' ('' when none)."""
+    base = widget_values(base_config(state["env_id"], run_knobs_now()))
+    return ";".join(
+        f"{k}={_text(k, state[k])}" for k in KNOBS[1:] if _text(k, state[k]) != _text(k, base[k])
+    )
+
+
+def write_link() -> None:
+    """Keep the form in the page's URL (env and what differs), so that it survives a reload."""
+    params = st.query_params
+    text = draft(st.session_state)
+    if params.get("env") != st.session_state["env_id"]:
+        params["env"] = st.session_state["env_id"]
+    if text and params.get("settings") != text:
+        params["settings"] = text
+    elif not text and "settings" in params:
+        del params["settings"]
+
+
+def read_link(env_ids: list[str]) -> None:
+    """Fill the form from `?env=..&settings=..` (unknown knobs and env ids are ignored; values
+    are kept as typed, so a bad one shows its message)."""
+    params = st.query_params
+    env_id = params.get("env")
+    if env_id not in env_ids:
+        return
+    keep = {k: v for k, v in run_knobs_now().items()}
+    apply_config(base_config(env_id, keep))
+    st.session_state["preset"] = env_id if env_id in PRESETS else None
+    for part in params.get("settings", "").split(";"):
+        key, _, text = part.partition("=")
+        if key not in KNOBS[1:]:
+            continue
+        knob = SCHEMA[key]
+        if knob.kind == "bool":
+            try:
+                st.session_state[key] = knob.parse(text)
+            except ValueError:
+                continue
+        elif knob.kind == "choice":
+            if text in knob.choices:
+                st.session_state[key] = text
+        else:
+            st.session_state[key] = text

@@ -377,3 +377,53 @@ def test_a_killed_trainer_shows_as_failed_and_the_app_stays_up(runs_dir: Path) -
     assert any("exit code -9" in e for e in errors(at)), errors(at)
     assert Run(run_dir).load_checkpoint().meta["iteration"] >= 1
     assert at.button(key="stop").disabled  # nothing left to stop
+
+
+def finished_run(runs: Path, **knobs: object) -> Run:
+    run = RunStore(runs).create(TRPOConfig(**{**SMALL, **knobs}), name="linked")
+    run.set_status("finished")
+    return run
+
+
+def test_a_link_to_a_run_shows_it_with_its_settings(runs_dir: Path) -> None:
+    linked = finished_run(runs_dir, delta=0.03, alpha=0.6, max_backtracks=4, seed=5)
+    finished_run(runs_dir, delta=0.01)  # newer: shown without a link
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["run"] = linked.id
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="train_run").value == linked.id
+    assert form_config(at) == linked.config()  # the form starts from the linked run
+    assert not any("differ from this run" in c.value for c in at.caption)
+
+
+def test_the_sidebar_says_when_it_is_not_the_shown_runs_and_can_take_it(runs_dir: Path) -> None:
+    run = finished_run(runs_dir, delta=0.03, seed=5)
+    at = open_app()
+    assert at.selectbox(key="train_run").value == run.id
+    notes = [c.value for c in at.caption if "differ from this run" in c.value]
+    assert notes and "delta" in notes[0] and "seed" in notes[0]
+    at.button(key="use_settings").click().run()
+    assert form_config(at) == run.config()
+    assert not any("differ from this run" in c.value for c in at.caption)
+
+
+def test_the_form_lives_in_the_url_and_survives_a_reload(runs_dir: Path) -> None:
+    at = open_app()
+    at.selectbox(key="env_id").set_value("Pendulum-v1").run()
+    at.text_input(key="delta").input("0.05").run()
+    at.text_input(key="max_backtracks").input("1.5").run()  # kept as typed, even in the URL
+    params = dict(at.query_params)
+    assert params["env"] in ("Pendulum-v1", ["Pendulum-v1"])
+    reloaded = AppTest.from_file(APP, default_timeout=30)  # a new session on the same URL
+    for key, value in params.items():
+        reloaded.query_params[key] = value[0] if isinstance(value, list) else value
+    reloaded.run()
+    assert not reloaded.exception
+    assert reloaded.selectbox(key="env_id").value == "Pendulum-v1"
+    assert reloaded.text_input(key="delta").value == "0.05"
+    assert reloaded.text_input(key="max_backtracks").value == "1.5"
+    assert "max_backtracks (K) must be a whole number, got '1.5'" in errors(reloaded)
+    reloaded.text_input(key="max_backtracks").input("10").run()
+    expected = preset("Pendulum-v1", probe_geometry=True, delta=0.05)
+    assert form_config(reloaded) == expected
