@@ -21,7 +21,7 @@ from pages.common import (
 )
 from trpo import catalog, plots
 from trpo.cli import CliError, knob_values
-from trpo.config import ConfigError, TRPOConfig, knob_help
+from trpo.config import ConfigError, TRPOConfig, knob_help, knob_schema
 from trpo.envs import EnvError
 from trpo.presets import PRESETS, preset
 from trpo.sweep import (
@@ -48,6 +48,36 @@ SWEEPABLE = [
 ]
 DEFAULT_VALUES = {"delta": "0.005, 0.01, 0.02", "alpha": "0.5, 0.8", "max_backtracks": "5, 10"}
 HELP = knob_help()
+SCHEMA = knob_schema()
+RETURN = "%.1f"
+
+
+def knob_columns(knobs: list[str]) -> dict[str, Any]:
+    """Column titles of swept knobs: the schema's labels ('δ: KL limit (delta)')."""
+    return {
+        k: st.column_config.NumberColumn(SCHEMA[k].label, format="%g")
+        if SCHEMA[k].kind in ("int", "float")
+        else st.column_config.TextColumn(SCHEMA[k].label)
+        for k in knobs
+        if k in SCHEMA
+    }
+
+
+RESULT_COLUMNS = {
+    "n_trials": st.column_config.NumberColumn("trials"),
+    "n_seeds": st.column_config.NumberColumn("seeds counted", help="Finished trials."),
+    "final_return_mean": st.column_config.NumberColumn("final return (mean)", format=RETURN),
+    "final_return_std": st.column_config.NumberColumn("± std", format=RETURN),
+    "final_return_min": st.column_config.NumberColumn("min", format=RETURN),
+    "final_return_max": st.column_config.NumberColumn("max", format=RETURN),
+    "best_return": st.column_config.NumberColumn("best iteration return", format=RETURN),
+    "n_finished": st.column_config.NumberColumn("finished"),
+    "n_running": st.column_config.NumberColumn("running"),
+    "n_stopped": st.column_config.NumberColumn("stopped"),
+    "n_failed": st.column_config.NumberColumn("failed"),
+    "n_interrupted": st.column_config.NumberColumn("interrupted"),
+    "n_pending": st.column_config.NumberColumn("pending"),
+}
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -155,10 +185,17 @@ def define_sweep() -> None:
         )
         left.text_input("Seeds", key="sweep_seeds", help="Comma-separated, e.g. 0, 1, 2.")
         left.text_input("Sweep name (optional)", key="sweep_name", max_chars=100)
-        right.multiselect("Knobs to sweep", SWEEPABLE, key="sweep_knobs")
+        right.multiselect(
+            "Knobs to sweep", SWEEPABLE, key="sweep_knobs", format_func=lambda k: SCHEMA[k].label
+        )
         for knob in s["sweep_knobs"]:
             s.setdefault(f"sweep_values_{knob}", DEFAULT_VALUES.get(knob, ""))
-            right.text_input(f"{knob} values", key=f"sweep_values_{knob}", help=HELP.get(knob))
+            right.text_input(
+                f"{SCHEMA[knob].label}: values",
+                key=f"sweep_values_{knob}",
+                help=f"{HELP.get(knob)} Comma-separated values, or LOW:HIGH[:log] with random "
+                "search.",
+            )
         right.number_input(
             "Random search: configurations to draw (0 = the whole grid)",
             0,
@@ -211,11 +248,17 @@ def trials_panel(sweep_id: str, shown_state: str) -> None:
     cols[2].metric("Running", counts.get("running", 0))
     cols[3].metric("Failed", counts.get("failed", 0))
     shown = trials.drop(columns=[c for c in ("run_dir", "config_id") if c in trials])
+    if "error" in shown:
+        shown = shown.assign(error=shown["error"].fillna(""))
+    knobs = [c for c in shown.columns if c in SCHEMA and c != "seed"]
     st.dataframe(
         shown,
         hide_index=True,
         width="stretch",
         column_config={
+            **knob_columns(knobs),
+            "run_id": st.column_config.TextColumn("run id"),
+            "env_steps": st.column_config.NumberColumn("env steps", format="localized"),
             "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
             "current_return": st.column_config.NumberColumn("current return", format="%.1f"),
             "final_return": st.column_config.NumberColumn("final return", format="%.1f"),
@@ -238,7 +281,13 @@ def results_panel(sweep_id: str) -> None:
         st.info("Results appear here as trials finish.")
         return
     st.subheader("Results: final return per configuration across seeds")
-    st.dataframe(results, hide_index=True, width="stretch", key="sweep_results_table")
+    st.dataframe(
+        results.drop(columns=["config_id"]),
+        hide_index=True,
+        width="stretch",
+        key="sweep_results_table",
+        column_config={**knob_columns(knobs), **RESULT_COLUMNS},
+    )
     st.download_button(
         "Download results as CSV",
         results.to_csv(index=False).encode(),

@@ -81,6 +81,15 @@ def test_tiny_sweep_runs_and_shows_results(runs_dir):
     tables = {d.key if hasattr(d, "key") else i: d.value for i, d in enumerate(at.dataframe)}
     results = next(v for v in tables.values() if "final_return_mean" in v.columns)
     assert len(results) == 2 and list(results["n_seeds"]) == [2, 2]
+    # the table reads as words: titled, formatted columns; knobs under their symbols
+    frame = next(d for d in at.dataframe if "final_return_mean" in d.value.columns)
+    shown = json.loads(frame.proto.columns)
+    assert shown["final_return_mean"]["label"] == "final return (mean)"
+    assert shown["final_return_mean"]["type_config"]["format"] == "%.1f"
+    assert shown["delta"]["label"] == "δ: KL limit (delta)"
+    assert "config_id" not in frame.value.columns
+    trials = next(d for d in at.dataframe if "progress" in d.value.columns)
+    assert "None" not in trials.value["error"].astype(str).tolist()
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     kinds = {trace["type"] for spec in specs for trace in spec["data"]}
     assert "parcoords" in kinds
@@ -89,3 +98,4 @@ def test_tiny_sweep_runs_and_shows_results(runs_dir):
     assert at.get("download_button")
     folders = [p for p in runs_dir.iterdir() if (p / "config.json").exists()]
     assert len(folders) == 4
+

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from trpo.compare import X_AXES, metric_label
+from trpo.compare import SYMBOLS, X_AXES, metric_label
 
 MAX_POINTS = 600
 ACCEPT_COLOR = "#1f77b4"
@@ -536,6 +536,11 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     return (0, value) if isinstance(value, (int, float)) else (1, str(value))
 
 
+def _knob_label(name: str) -> str:
+    """A knob's short name with the paper's symbol where it has one (δ, α, K, γ, λ)."""
+    return SYMBOLS.get(name, name)
+
+
 def parallel_coordinates_figure(results: pd.DataFrame, knobs: Sequence[str]) -> go.Figure:
     """Each configuration as a line across the swept knobs, ending at its mean final return."""
     title = "Configurations against final return"
@@ -546,12 +551,12 @@ def parallel_coordinates_figure(results: pd.DataFrame, knobs: Sequence[str]) -> 
     for knob in knobs:
         values = data[knob]
         if pd.api.types.is_numeric_dtype(values):
-            dimensions.append(dict(label=knob, values=values.astype(float).tolist()))
+            dimensions.append(dict(label=_knob_label(knob), values=values.astype(float).tolist()))
         else:
             names = sorted(values.map(str).unique())
             dimensions.append(
                 dict(
-                    label=knob,
+                    label=_knob_label(knob),
                     values=[names.index(str(v)) for v in values],
                     tickvals=list(range(len(names))),
                     ticktext=names,
@@ -565,5 +570,10 @@ def parallel_coordinates_figure(results: pd.DataFrame, knobs: Sequence[str]) -> 
             dimensions=dimensions,
         )
     )
-    fig.update_layout(title=dict(text=title, x=0.01), height=380, margin=dict(l=60, r=40, t=60))
+    # the axis titles sit above the axes: leave them room below the chart's own title
+    fig.update_layout(
+        title=dict(text=title, x=0.01, y=0.98, yanchor="top"),
+        height=400,
+        margin=dict(l=60, r=40, t=95),
+    )
     return fig
