@@ -16,7 +16,9 @@ from pages.common import (
     pick_run,
     safe_config,
 )
-from trpo.config import TRPOConfig
+from trpo.config import TRPOConfig, knob_schema
+
+SCHEMA = knob_schema()  # labels and units of the knobs, written once in the library
 
 ensure_app_navigation()
 
@@ -108,7 +110,7 @@ if row is not None and config is not None:
     values_box(
         where,
         [
-            ("δ", f"{config.delta:g}", "The KL limit (config delta)."),
+            ("δ", f"{config.delta:g}", f"{SCHEMA['delta'].label} ({SCHEMA['delta'].unit})"),
             ("L(θ_old)", fmt(row.get("surrogate_before")), "surrogate_before"),
             ("L(θ_new)", fmt(row.get("surrogate_after")), "surrogate_after"),
         ],
@@ -239,7 +241,7 @@ if row is not None and config is not None:
                 fmt(row.get("cg_true_residual"), ".2e"),
                 "|g − (H + cI)x| of the x used: cg_true_residual",
             ),
-            ("damping c", f"{config.cg_damping:g}", "cg_damping"),
+            ("damping c", f"{config.cg_damping:g}", f"{SCHEMA['cg_damping'].label}: cg_damping"),
         ],
     )
 
