@@ -72,6 +72,7 @@ def start(config: TRPOConfig, name: str | None, place: str) -> None:
         return
     st.session_state["current_run"] = handle.run_id
     st.session_state["selected_run"] = handle.run_id
+    st.query_params["run"] = handle.run_id  # the URL names the new run at once
     if handle.run_id in live:
         flash("main", "info", f"This configuration is already training as run {handle.run_id}.")
 
@@ -111,6 +112,7 @@ def on_resume(run_id: str) -> None:
         return
     st.session_state["current_run"] = handle.run_id
     st.session_state["selected_run"] = handle.run_id
+    st.query_params["run"] = handle.run_id
 
 
 # --- which run is shown -------------------------------------------------------------------
@@ -187,24 +189,24 @@ def on_use_settings(run_id: str) -> None:
         st.session_state["preset"] = config.env_id if config.env_id in PRESETS else None
 
 
-def settings_note(run: Run) -> None:
-    """Say when the sidebar's settings are not the shown run's, and offer to take them."""
-    config = safe_config(run)
-    if config is None:
-        return
-    shown = form.widget_values(config)
-    differ = [k for k in form.KNOBS if str(st.session_state.get(k)) != str(shown[k])]
+def settings_note(run: Run | None, note: str) -> None:
+    """What the buttons do, and whether the sidebar's settings are the shown run's (with a
+    button that takes them): one line."""
+    config = safe_config(run) if run is not None else None
+    shown = form.widget_values(config) if config is not None else {}
+    differ = [k for k in shown if str(st.session_state.get(k)) != str(shown[k])]
     if not differ:
+        st.caption(note)
         return
     left, right = st.columns([4, 1.4], vertical_alignment="center")
     names = ", ".join(differ[:6]) + (f" and {len(differ) - 6} more" if len(differ) > 6 else "")
-    left.caption(f"The sidebar's settings differ from this run's: {names}.")
+    left.caption(f"{note} The sidebar's settings differ from this run's: {names}.")
     right.button(
         "Use this run's settings",
         key="use_settings",
         icon=":material/input:",
         on_click=on_use_settings,
-        args=(run.id,),
+        args=(run.id if run else "",),
         width="stretch",
     )
 
@@ -413,12 +415,14 @@ def main() -> None:
         "**Start training**, or watch the one-click demo learn CartPole in under a minute."
     )
     run = shown_run()
-    run_picker(run)
     state = run_state(run) if run else None
     handle = get_registry().get(run.id) if run else None
     elsewhere = state == "running" and handle is None
 
-    demo, stop, resume, note = st.columns([1.3, 0.8, 0.9, 3], vertical_alignment="center")
+    # one row for the buttons and the run picker: the live panel must fit a 1280x720 screen
+    demo, stop, resume, picker = st.columns([1.3, 0.8, 0.9, 3], vertical_alignment="bottom")
+    with picker:
+        run_picker(run)
     demo.button(
         "One-click demo",
         key="demo",
@@ -444,10 +448,8 @@ def main() -> None:
         args=(run.id if run else "",),
         disabled=state not in ("stopped", "interrupted"),
     )
-    note.caption(button_note(state, elsewhere))
     show_flash("main")
-    if run is not None:
-        settings_note(run)
+    settings_note(run, button_note(state, elsewhere))
 
     st.fragment(live_panel, run_every=1.0 if state == "running" else 5.0, key="train_live")(
         run.id if run else None, state == "running"

@@ -77,7 +77,10 @@ def widget_values(config: TRPOConfig) -> dict[str, Any]:
 def base_config(env_id: str, keep: dict[str, Any] | None = None) -> TRPOConfig:
     """What the env starts from: its preset if it has one, else the dashboard's defaults;
     keep holds run knobs (seed, probe settings) that stay as the user set them."""
-    keep = {k: v for k, v in (keep or {}).items() if k in RUN_KNOBS}
+    # the dashboard's run knobs (the probe on), then the user's
+    keep = {k: getattr(DEFAULT_CONFIG, k) for k in RUN_KNOBS} | {
+        k: v for k, v in (keep or {}).items() if k in RUN_KNOBS
+    }
     try:
         if env_id in PRESETS:
             return preset(env_id, **keep)
@@ -123,10 +126,12 @@ def apply_config(config: TRPOConfig) -> None:
 def init_state(env_ids: list[str], demo_env: str, linked: TRPOConfig | None = None) -> None:
     """Widget values on a session's first run (the widgets keep them after): the settings the
     link carries (`?env=..&settings=..`, written by `write_link`), else the linked run's
-    config, else the defaults. So a reload or a shared link shows the same form."""
+    config, else the first env's preset or defaults. So a reload or a shared link shows the
+    same form."""
     first = "_form_ready" not in st.session_state
     st.session_state["_form_ready"] = True
-    start = DEFAULT_CONFIG
+    env_id = demo_env if demo_env in env_ids else env_ids[0]
+    start = base_config(env_id)  # the first env's preset (or defaults), as choosing it gives
     if first and linked is not None:
         start = linked
     for key, value in widget_values(start).items():
@@ -244,9 +249,9 @@ def _text(key: str, value: Any) -> str:
 
 
 def draft(state: Any) -> str:
-    """The knobs whose widgets differ from the env's preset or defaults, as typed:
-    'delta=0.02;alpha=0.5' ('' when none)."""
-    base = widget_values(base_config(state["env_id"], run_knobs_now()))
+    """The knobs whose widgets differ from the env's preset or defaults, run knobs (seed,
+    probe) included, as typed: 'delta=0.02;seed=3' ('' when none)."""
+    base = widget_values(base_config(state["env_id"]))
     return ";".join(
         f"{k}={_text(k, state[k])}" for k in KNOBS[1:] if _text(k, state[k]) != _text(k, base[k])
     )

@@ -98,4 +98,3 @@ def test_tiny_sweep_runs_and_shows_results(runs_dir):
     assert at.get("download_button")
     folders = [p for p in runs_dir.iterdir() if (p / "config.json").exists()]
     assert len(folders) == 4
-

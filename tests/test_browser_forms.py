@@ -266,13 +266,6 @@ def test_a_reload_keeps_the_sidebar(server, browser):
     page.context.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: the run knobs (seed, probe_geometry, probe_points, torch_threads, "
-    "checkpoint_every) are never written to the URL (pages/train_form.py draft() compares them "
-    "with a base built from their own values), so a reload takes them from the ?run= run's "
-    "config (or the defaults): a typed seed 21 comes back as the shown run's seed",
-)
 def test_a_reload_keeps_the_seed_and_probe_settings(trained, server, browser):
     url, _ = server
     page = train_tab(browser, url)

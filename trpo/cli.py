@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -90,7 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ENV_ID",
         help=f"start from rl-zoo's hyperparameters for one of: {', '.join(sorted(PRESETS))}",
     )
-    train.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR, help="where run folders go")
+    train.add_argument(
+        "--runs-dir",
+        default=os.environ.get("TRPO_RUNS_DIR", DEFAULT_RUNS_DIR),
+        help="where run folders go [$TRPO_RUNS_DIR, else ./runs]",
+    )
     train.add_argument("--name", help="a display name for the run (metadata only)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its checkpoint")
     train.add_argument(
@@ -111,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print a JSON object")
 
     listing = commands.add_parser("list", help="list the runs in a runs directory")
-    listing.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
+    listing.add_argument("--runs-dir", default=os.environ.get("TRPO_RUNS_DIR", DEFAULT_RUNS_DIR))
 
     _add_sweep_parser(commands)
     return parser
@@ -201,6 +206,8 @@ def _train(args: argparse.Namespace) -> int:
     bar.close()
     print(f"{state}: {session.trainer.iteration} iterations, {session.trainer.env_steps:,} steps")
     print(f"run folder: {session.run_folder.path}")
+    if state == "stopped":
+        print(f"resume with: python -m trpo train --resume {session.run_folder.path}")
     return 0
 
 
@@ -328,7 +335,11 @@ def _add_sweep_parser(commands: Any) -> None:
         metavar="ENV_ID",
         help=f"start from rl-zoo's hyperparameters for one of: {', '.join(sorted(PRESETS))}",
     )
-    sweep.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR, help="where run folders go")
+    sweep.add_argument(
+        "--runs-dir",
+        default=os.environ.get("TRPO_RUNS_DIR", DEFAULT_RUNS_DIR),
+        help="where run folders go [$TRPO_RUNS_DIR, else ./runs]",
+    )
     sweep.add_argument("--name", help="a display name for the sweep")
     sweep.add_argument(
         "--resume", metavar="SWEEP_ID", help="continue a sweep: run its unfinished trials"
