@@ -189,19 +189,17 @@ def on_use_settings(run_id: str) -> None:
         st.session_state["preset"] = config.env_id if config.env_id in PRESETS else None
 
 
-def settings_note(run: Run | None, note: str) -> None:
-    """What the buttons do, and whether the sidebar's settings are the shown run's (with a
-    button that takes them): one line."""
+def settings_note(run: Run | None) -> None:
+    """In the sidebar: whether its settings are the shown run's, with a button that takes
+    them."""
     config = safe_config(run) if run is not None else None
     shown = form.widget_values(config) if config is not None else {}
     differ = [k for k in shown if str(st.session_state.get(k)) != str(shown[k])]
     if not differ:
-        st.caption(note)
         return
-    left, right = st.columns([4, 1.4], vertical_alignment="center")
     names = ", ".join(differ[:6]) + (f" and {len(differ) - 6} more" if len(differ) > 6 else "")
-    left.caption(f"{note} The sidebar's settings differ from this run's: {names}.")
-    right.button(
+    st.caption(f"These settings differ from the run on display: {names}.")
+    st.button(
         "Use this run's settings",
         key="use_settings",
         icon=":material/input:",
@@ -410,11 +408,13 @@ def main() -> None:
     warn_not_runs()
 
     st.title("Train")
-    st.caption(
-        "Choose an environment and the trust-region knobs (δ, α, K) in the sidebar and press "
-        "**Start training**, or watch the one-click demo learn CartPole in under a minute."
-    )
     run = shown_run()
+    if run is None:  # the first visit: say what to do (with a run, the panel needs the room)
+        st.caption(
+            "Choose an environment and the trust-region knobs (δ, α, K) in the sidebar and "
+            "press **Start training**, or watch the one-click demo learn CartPole in under a "
+            "minute."
+        )
     state = run_state(run) if run else None
     handle = get_registry().get(run.id) if run else None
     elsewhere = state == "running" and handle is None
@@ -448,8 +448,10 @@ def main() -> None:
         args=(run.id if run else "",),
         disabled=state not in ("stopped", "interrupted"),
     )
+    st.caption(button_note(state, elsewhere))
     show_flash("main")
-    settings_note(run, button_note(state, elsewhere))
+    with st.sidebar:
+        settings_note(run)
 
     st.fragment(live_panel, run_every=1.0 if state == "running" else 5.0, key="train_live")(
         run.id if run else None, state == "running"

@@ -276,8 +276,7 @@ def read_link(env_ids: list[str]) -> None:
     env_id = params.get("env")
     if env_id not in env_ids:
         return
-    keep = {k: v for k, v in run_knobs_now().items()}
-    apply_config(base_config(env_id, keep))
+    apply_config(base_config(env_id))  # the base `draft` wrote the differences against
     st.session_state["preset"] = env_id if env_id in PRESETS else None
     for part in params.get("settings", "").split(";"):
         key, _, text = part.partition("=")

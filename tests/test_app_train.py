@@ -394,18 +394,18 @@ def test_a_link_to_a_run_shows_it_with_its_settings(runs_dir: Path) -> None:
     assert not at.exception
     assert at.selectbox(key="train_run").value == linked.id
     assert form_config(at) == linked.config()  # the form starts from the linked run
-    assert not any("differ from this run" in c.value for c in at.caption)
+    assert not any("differ from the run on display" in c.value for c in at.caption)
 
 
 def test_the_sidebar_says_when_it_is_not_the_shown_runs_and_can_take_it(runs_dir: Path) -> None:
     run = finished_run(runs_dir, delta=0.03, seed=5)
     at = open_app()
     assert at.selectbox(key="train_run").value == run.id
-    notes = [c.value for c in at.caption if "differ from this run" in c.value]
+    notes = [c.value for c in at.caption if "differ from the run on display" in c.value]
     assert notes and "delta" in notes[0] and "seed" in notes[0]
     at.button(key="use_settings").click().run()
     assert form_config(at) == run.config()
-    assert not any("differ from this run" in c.value for c in at.caption)
+    assert not any("differ from the run on display" in c.value for c in at.caption)
 
 
 def test_the_form_lives_in_the_url_and_survives_a_reload(runs_dir: Path) -> None:
