@@ -314,7 +314,10 @@ def descendants(table: dict[int, tuple[int, str, int]], pid: int) -> list[int]:
 
 def browser_tree(table: dict[int, tuple[int, str, int]], ancestor: int) -> set[int]:
     """The Chromium processes started under `ancestor` (this process; Playwright's driver sits
-    in between): each browser process whose parent is not Chromium, and all its descendants."""
+    in between): each browser process whose parent is not Chromium, and all its descendants.
+
+    Chromium's crash reporters (chrome_crashpad_handler) detach to init and are not counted:
+    they sleep unless a process crashes."""
 
     def chromium(pid: int) -> bool:
         return pid in table and "chrom" in table[pid][1].lower()
@@ -325,9 +328,12 @@ def browser_tree(table: dict[int, tuple[int, str, int]], ancestor: int) -> set[i
 
 def probe_cpu_s() -> float:
     """CPU seconds so far of what measures: this process (its file and chart polling) and
-    Playwright's driver (node, a child of this process, relaying every page.evaluate)."""
+    Playwright's driver (node, a child of this process whose thread name is node-MainThread,
+    relaying every page.evaluate)."""
     table = process_table()
-    pids = [os.getpid()] + [p for p in descendants(table, os.getpid()) if table[p][1] == "node"]
+    pids = [os.getpid()] + [
+        p for p in descendants(table, os.getpid()) if table[p][1].startswith("node")
+    ]
     return sum(table[p][2] for p in pids) / TICKS
 
 
@@ -739,7 +745,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the three conditions")
     parser.add_argument("--tabs", type=int, default=3, help="tabs of the multi-tab condition")
-    parser.add_argument("--poll", type=float, default=0.025, help="seconds between chart reads")
+    parser.add_argument("--poll", type=float, default=0.05, help="seconds between chart reads")
     parser.add_argument("--cpu-window", type=float, default=30.0, help="seconds per CPU window")
     parser.add_argument("--long-iterations", type=int, default=2000)
     parser.add_argument("--long-seconds", type=float, default=20.0, help="growing, 1 record/s")
