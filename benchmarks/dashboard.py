@@ -30,12 +30,14 @@ Everything uses the one-click demo: the CartPole-v1 preset with the geometry pro
    marked running by this process, to which one record is appended per second: page load time
    (navigation until all four charts hold data) and the same latency in one tab.
 
-The browser: Debian's Chromium (/usr/bin/chromium) driven by Playwright, headless, with the
-flags in CHROMIUM_ARGS, one browser context (its own Streamlit session) per tab, viewport
-1280x720. The server: `streamlit run app.py` headless on 127.0.0.1 with the file watcher off.
-Browser, server, trainer and this script share the machine's cores.
+The browser: Debian's Chromium (/usr/bin/chromium; never `playwright install`) driven by
+Playwright for Python, headless, with the flags of CHROMIUM_ARGS (--no-sandbox --disable-gpu
+--disable-dev-shm-usage --disable-quic --no-first-run --disable-background-networking
+--disable-component-update --disable-sync), one browser context (its own Streamlit session) per
+tab, viewport 1280x720. The server: `streamlit run app.py` headless on 127.0.0.1 with the file
+watcher off. Browser, server, trainer and this script share the machine's cores.
 
-    python benchmarks/dashboard.py                              # about 5 minutes
+    python benchmarks/dashboard.py                   # about 5 minutes (8 on a loaded machine)
     python benchmarks/dashboard.py --rounds 1 --cpu-window 5 --long-iterations 300 \\
         --long-seconds 5 --output /tmp/dashboard.json           # smoke test, about 2 minutes
 """
