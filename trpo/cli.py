@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import MISSING, fields
+from dataclasses import fields
 from typing import Any
 
 from trpo.config import ConfigError, TRPOConfig, knob_schema
@@ -56,19 +56,17 @@ def _shown(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _defaults() -> dict[str, Any]:
-    return {
-        f.name: f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-        for f in fields(TRPOConfig)
-    }
+def _option_help(knob: Knob, default: Any) -> str:
+    """The knob's described help with its default, %-escaped for argparse."""
+    return f"{knob.describe()} [default: {_shown(default)}]".replace("%", "%%")
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     """One option per knob, typed, checked and documented by its schema (trpo.knobs)."""
     group = parser.add_argument_group("TRPO knobs (defaults: the preset if given, else these)")
-    defaults = _defaults()
+    defaults = TRPOConfig()  # every knob at its default
     for name, knob in knob_schema().items():
-        help_text = f"{knob.describe()} [default: {_shown(defaults[name])}]".replace("%", "%%")
+        help_text = _option_help(knob, getattr(defaults, name))
         kwargs: dict[str, Any] = {"dest": name, "default": None, "help": help_text}
         if knob.kind == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
@@ -348,11 +346,11 @@ def _add_sweep_parser(commands: Any) -> None:
     group = sweep.add_argument_group(
         "TRPO knobs: V (every trial), V1,V2,... (swept) or LOW:HIGH[:log] (with --samples)"
     )
-    defaults = _defaults()
+    defaults = TRPOConfig()  # every knob at its default
     for name, knob in knob_schema().items():
         if name == "seed":
             continue
-        help_text = f"{knob.describe()} [default: {_shown(defaults[name])}]".replace("%", "%%")
+        help_text = _option_help(knob, getattr(defaults, name))
         group.add_argument(_option(name), dest=name, default=None, metavar="V", help=help_text)
 
 
