@@ -39,6 +39,10 @@ ensure_app_navigation()
 
 DEMO_ENV = "CartPole-v1"
 DEMO_NAME = "CartPole demo"
+# seconds between chart refreshes while a run trains: record-to-chart latency is about half of
+# it plus the drawing (python benchmarks/dashboard.py measures it with three tabs open)
+CHART_EVERY = 0.5
+CHART_AXIS = "_train_chart_axis"  # the x axis the charts were last drawn on
 FLASH = "_train_flash"  # messages from callbacks, shown once by the next full run
 
 
@@ -236,11 +240,11 @@ def eta(seconds: float) -> str:
 
 
 def live_panel(run_id: str | None, was_running: bool) -> None:
-    """The shown run's name, progress, metrics and four live charts (reruns on a timer).
+    """The shown run's name, x-axis choice, progress and metrics (reruns every second).
 
-    Compact, so that all of it fits a 1280x720 screen below the page's header: the run's name
-    and the charts' x-axis choice, one row of progress and metrics, then a 2x2 grid of short
-    charts that receive only new points (pages/live/charts.py, which also styles the rows)."""
+    Compact, so that all of it and the charts below fit a 1280x720 screen under the page's
+    header: the run's name and the charts' x-axis choice, then one row of progress and
+    metrics. The charts have their own, faster fragment (chart_panel)."""
     run = shown_run()
     running = run is not None and run_state(run) == "running"
     if (run.id if run else None) != run_id or running != was_running:
@@ -252,13 +256,33 @@ def live_panel(run_id: str | None, was_running: bool) -> None:
     with st.container(key="live_head"):
         name, choice = st.columns([3.4, 1.2], vertical_alignment="center")
         name.subheader(run_label(run, config))
-        axis = x_axis_choice(choice) if config is not None else None
+        if config is not None:
+            axis, drawn = x_axis_choice(choice), st.session_state.get(CHART_AXIS)
+            st.session_state[CHART_AXIS] = axis
+            if drawn is not None and axis != drawn:
+                st.rerun(scope="app")  # the charts are another fragment: redraw them now
     show_problems(run)
-    if config is None or axis is None:  # the error is shown above
+    if config is None:  # the error is shown above
         return
-    frame, version = metrics_snapshot(run)
+    frame, _ = metrics_snapshot(run)
     with st.container(key="live_status"):
         live_status(run, frame, config, running)
+
+
+def chart_panel(run_id: str | None) -> None:
+    """The four live charts of the shown run (pages/live/charts.py, which also styles the rows).
+
+    A fragment of its own that reruns every CHART_EVERY seconds while the run trains, so that a
+    new record reaches the charts within about that time; a rerun with no new record sends the
+    component the same few bytes and draws nothing, so the fast timer costs little."""
+    run = shown_run()
+    if run is None or run.id != run_id:
+        return  # the status fragment reruns the page for another run
+    config = safe_config(run)
+    if config is None:
+        return
+    frame, version = metrics_snapshot(run)
+    axis = st.session_state.get(CHART_AXIS, "env steps")
     live_charts(run.id, frame, version, axis, config.delta, config.max_backtracks)
 
 
@@ -453,8 +477,11 @@ def main() -> None:
     with st.sidebar:
         settings_note(run)
 
-    st.fragment(live_panel, run_every=1.0 if state == "running" else 5.0, key="train_live")(
-        run.id if run else None, state == "running"
+    running = state == "running"
+    shown = run.id if run else None
+    st.fragment(live_panel, run_every=1.0 if running else 5.0, key="train_live")(shown, running)
+    st.fragment(chart_panel, run_every=CHART_EVERY if running else None, key="train_charts")(
+        shown
     )
 
 

@@ -122,6 +122,10 @@ function chartState(root, name) {
 
 async function applyFull(root, payload) {
   stats().fulls += 1;
+  const cg = chartState(root, "cg");
+  clearTimeout(cg.timer);
+  cg.timer = null;
+  cg.drawnAt = Date.now();
   for (const name of CHARTS) {
     const chart = payload.charts[name];
     const state = chartState(root, name);
@@ -154,10 +158,30 @@ async function applyDelta(root, payload) {
     await draw(gd, data, gd.layout, state);
   }
   if (payload.cg) {
-    const state = chartState(root, "cg");
     stats().points += countPoints(payload.cg.data);
-    await draw(state.gd, payload.cg.data, themed(root, payload.cg.layout), state);
+    drawCgSoon(root, payload.cg);
   }
+}
+
+// The CG chart shows the last iteration's residuals and changes with every record: redrawing
+// it with every delta doubled nothing a person can follow. It is redrawn at most every
+// CG_EVERY_MS, with the newest residuals (a full update draws it at once).
+const CG_EVERY_MS = 1000;
+
+function drawCgSoon(root, cg) {
+  const state = chartState(root, "cg");
+  state.pending = cg;
+  if (state.timer) return;
+  const wait = Math.max(0, (state.drawnAt || 0) + CG_EVERY_MS - Date.now());
+  state.timer = setTimeout(() => {
+    state.timer = null;
+    const next = state.pending;
+    state.pending = null;
+    state.drawnAt = Date.now();
+    root.__queue = (root.__queue || Promise.resolve()).then(() =>
+      draw(state.gd, next.data, themed(root, next.layout), state),
+    );
+  }, wait);
 }
 
 function resizeWith(root) {
@@ -178,6 +202,7 @@ function cleanupFor(root) {
     if (root.isConnected) return;
     if (root.__observer) root.__observer.disconnect();
     root.__observer = null;
+    if (root.__charts && root.__charts.cg) clearTimeout(root.__charts.cg.timer);
     for (const name of CHARTS) {
       const gd = root.querySelector(`[data-chart="${name}"]`);
       if (gd && window.Plotly) window.Plotly.purge(gd);
