@@ -480,9 +480,7 @@ def main() -> None:
     running = state == "running"
     shown = run.id if run else None
     st.fragment(live_panel, run_every=1.0 if running else 5.0, key="train_live")(shown, running)
-    st.fragment(chart_panel, run_every=CHART_EVERY if running else None, key="train_charts")(
-        shown
-    )
+    st.fragment(chart_panel, run_every=CHART_EVERY if running else None, key="train_charts")(shown)
 
 
 main()
