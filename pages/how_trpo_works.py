@@ -4,8 +4,6 @@ value in a chosen run's latest iteration (symbols only when there is no run)."""
 from __future__ import annotations
 
 import math
-import numbers
-from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -16,35 +14,15 @@ from pages.common import (
     pick_run,
     safe_config,
 )
+from trpo.analysis import lagrange_multiplier
 from trpo.config import TRPOConfig, knob_schema
+from trpo.formatting import finite, fmt, tex
 
 SCHEMA = knob_schema()  # labels and units of the knobs, written once in the library
 
 ensure_app_navigation()
 
 BOX_COLUMNS = 5  # every box uses the same column grid, so values line up down the page
-
-
-def finite(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and math.isfinite(value)
-
-
-def fmt(value: Any, spec: str = ".4g") -> str:
-    return format(value, spec) if finite(value) else "n/a"
-
-
-def tex(value: Any) -> str:
-    """A number for LaTeX: 1.2e-05 becomes 1.2 \\times 10^{-5}."""
-    text = fmt(value)
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        return rf"{mantissa} \times 10^{{{int(exponent)}}}"
-    return text
-
-
-def multiplier(g_dot_x: Any, delta: float) -> float:
-    """The Lagrange multiplier sqrt(g^T x / (2 delta)); NaN unless g^T x > 0."""
-    return math.sqrt(g_dot_x / (2 * delta)) if finite(g_dot_x) and g_dot_x > 0 else math.nan
 
 
 def values_box(title: str, items: list[tuple[str, str, str | None]]) -> None:
@@ -167,7 +145,7 @@ st.markdown(
 )
 if row is not None and config is not None:
     g_dot_x, x_h_x = row.get("g_dot_x"), row.get("x_h_x")
-    lam = multiplier(g_dot_x, config.delta)
+    lam = lagrange_multiplier(g_dot_x, config.delta)
     scale = row.get("step_scale")
     values_box(
         where,

@@ -3,7 +3,6 @@ deletion. Reads the run store only; live runs refresh through fragments."""
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import timedelta
 from typing import Any
@@ -25,7 +24,7 @@ from pages.common import (
     store,
     warn_not_runs,
 )
-from trpo import plots
+from trpo import compare, plots
 from trpo.compare import (
     METRICS,
     X_AXES,
@@ -34,6 +33,7 @@ from trpo.compare import (
     distinguishing_labels,
     with_config_columns,
 )
+from trpo.config import TRPOConfig
 from trpo.store import Run
 
 ensure_app_navigation()
@@ -120,36 +120,21 @@ def table_section(ids: tuple[str, ...], was_running: bool) -> None:
 # --- comparing runs ------------------------------------------------------------------------
 
 
-def seed_group_key(run: Run) -> str | None:
-    """Everything in the config except the seed (None for an unreadable config)."""
-    config = safe_config(run)
-    if config is None:
-        return None
-    data = config.to_dict()
-    data.pop("seed")
-    return json.dumps(data, sort_keys=True)
+def entries_of(runs: list[Run]) -> dict[str, tuple[str, TRPOConfig | None]]:
+    """run id -> (its name, its config or None), what trpo.compare labels and groups."""
+    return {run.id: (run.meta().get("name") or "", safe_config(run)) for run in runs}
 
 
-def labels_of(runs: list[Run], ignore_seed: bool = False) -> dict[str, str]:
+def labels_of(runs: list[Run]) -> dict[str, str]:
     """run id -> its name plus the knobs that tell it apart from the other runs given."""
-    entries = {}
-    for run in runs:
-        config = safe_config(run)
-        if config is not None and ignore_seed:
-            config = config.replace(seed=0)
-        entries[run.id] = (run.meta().get("name") or "", config)
-    return distinguishing_labels(entries)
+    return distinguishing_labels(entries_of(runs))
 
 
 def seed_groups(runs: list[Run]) -> dict[str, list[Run]]:
-    """Runs that differ only in their seed, under one label per group (what tells the groups
-    apart, never a member's seed)."""
-    by_key: dict[str, list[Run]] = {}
-    for run in runs:
-        key = seed_group_key(run) or f"unreadable {run.id}"
-        by_key.setdefault(key, []).append(run)
-    labels = labels_of([members[0] for members in by_key.values()], ignore_seed=True)
-    return {labels[members[0].id]: members for members in by_key.values()}
+    """Runs that differ only in their seed, under one label per group."""
+    by_id = {run.id: run for run in runs}
+    groups = compare.seed_groups(entries_of(runs))
+    return {label: [by_id[i] for i in ids] for label, ids in groups.items()}
 
 
 def _snapshots(runs: list[Run]) -> tuple[tuple[int, ...], tuple[pd.DataFrame, ...]]:

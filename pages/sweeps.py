@@ -19,7 +19,7 @@ from pages.common import (
     show_problems,
     warn_not_runs,
 )
-from trpo import catalog, plots
+from trpo import catalog, sweep_plots
 from trpo.cli import CliError, knob_values
 from trpo.config import ConfigError, TRPOConfig, knob_help, knob_schema
 from trpo.envs import EnvError
@@ -299,9 +299,13 @@ def results_panel(sweep_id: str) -> None:
     for row_start in range(0, len(knobs), 2):
         for col, knob in zip(st.columns(2), knobs[row_start : row_start + 2], strict=False):
             with col:
-                st.plotly_chart(plots.sweep_knob_figure(trials, knob), key=f"sweep_knob_{knob}")
+                st.plotly_chart(
+                    sweep_plots.sweep_knob_figure(trials, knob), key=f"sweep_knob_{knob}"
+                )
     if knobs:
-        st.plotly_chart(plots.parallel_coordinates_figure(results, knobs), key="sweep_parcoords")
+        st.plotly_chart(
+            sweep_plots.parallel_coordinates_figure(results, knobs), key="sweep_parcoords"
+        )
 
 
 def main() -> None:

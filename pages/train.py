@@ -7,7 +7,6 @@ panel reads the run store. No training happens in the server.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import streamlit as st
@@ -28,7 +27,7 @@ from pages.common import (
     warn_not_runs,
 )
 from pages.live.charts import live_charts
-from trpo import catalog
+from trpo import analysis, catalog
 from trpo.background import CapacityError
 from trpo.config import TRPOConfig
 from trpo.live_series import X_AXES
@@ -213,32 +212,6 @@ def settings_note(run: Run | None) -> None:
     )
 
 
-def progress_text(frame: Any, total: int, running: bool) -> tuple[float, str]:
-    steps = int(frame["env_steps"].iloc[-1]) if len(frame) else 0
-    parts = [f"{steps:,} / {total:,} steps"]
-    if len(frame) and "iteration_time_s" in frame:
-        recent = frame.tail(5)
-        batch = frame["env_steps"].diff().fillna(frame["env_steps"]).tail(5)
-        seconds = float(recent["iteration_time_s"].sum())
-        if seconds > 0:
-            rate = float(batch.sum()) / seconds
-            parts.append(f"{rate:,.0f} steps/s")
-            if running and rate > 0:
-                parts.append(f"ETA {eta(max(0, total - steps) / rate)}")
-    return min(1.0, steps / total if total else 0.0), " · ".join(parts)
-
-
-def eta(seconds: float) -> str:
-    seconds = math.ceil(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
 def live_panel(run_id: str | None, was_running: bool) -> None:
     """The shown run's name, x-axis choice, progress and metrics (reruns every second).
 
@@ -304,7 +277,7 @@ def live_status(run: Run, frame: Any, config: TRPOConfig, running: bool) -> None
     """One row: progress and four metrics; then a failure or an interruption, if any."""
     state = run_state(run)
     bar, *cols = st.columns([1.7, 1.2, 1.0, 1.0, 1.0], vertical_alignment="center")
-    fraction, text = progress_text(frame, config.planned_steps, running)
+    fraction, text = analysis.progress(frame, config.planned_steps, running)
     bar.progress(fraction, text=text)
     iterations = max(config.planned_iterations, len(frame))
     returns = frame["return_mean"].dropna() if len(frame) else frame["return_mean"]

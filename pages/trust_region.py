@@ -3,8 +3,6 @@ geometry along the step) and, over the whole run, how often and why candidates f
 
 from __future__ import annotations
 
-import math
-import numbers
 from datetime import timedelta
 from typing import Any
 
@@ -17,22 +15,14 @@ from pages.common import (
     pick_run,
     safe_config,
 )
-from trpo import plots
+from trpo import analysis, plots
 from trpo.config import TRPOConfig
+from trpo.formatting import finite, fmt
 from trpo.store import Run
 
 ensure_app_navigation()
 
 LIVE_EVERY = timedelta(seconds=2)
-
-
-def finite(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and math.isfinite(value)
-
-
-def fmt(value: Any, spec: str = ".4g") -> str:
-    """A number for a metric; 'n/a' for None/NaN."""
-    return format(value, spec) if finite(value) else "n/a"
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -58,7 +48,7 @@ def iteration_figures(
 @st.cache_resource(show_spinner=False, max_entries=32)
 def run_summary(version: int, delta: float, _frame: pd.DataFrame) -> tuple[dict, Any, Any]:
     """trust_region_summary over all iterations and its two histograms."""
-    summary = plots.trust_region_summary(_frame, delta)
+    summary = analysis.trust_region_summary(_frame, delta)
     kl_hist = plots.histogram_figure(
         summary["kl_over_delta"],
         "KL / delta of the accepted steps",
@@ -284,7 +274,7 @@ def body(run: Run, config: TRPOConfig, was_running: bool) -> None:
         "the search stops there. If none passes, θ is kept."
     )
     st.dataframe(
-        plots.line_search_table(row, config.delta),
+        analysis.line_search_table(row, config.delta),
         hide_index=True,
         key="tr_candidates",
         column_config={

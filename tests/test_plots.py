@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trpo import plots
+from trpo import analysis, plots
 
 DELTA = 0.01
 K = 2
@@ -170,7 +170,7 @@ def test_seed_band_figure_mean_is_the_mean_of_interpolated_curves():
 
 
 def test_trust_region_summary_counts_candidates_and_ratios(frame):
-    summary = plots.trust_region_summary(frame, DELTA)
+    summary = analysis.trust_region_summary(frame, DELTA)
     assert summary["iterations"] == 5
     assert summary["acceptance_rate"] == pytest.approx(0.8)
     assert summary["candidates"] == 10
@@ -211,18 +211,18 @@ def test_cg_iteration_figure_plots_one_iterations_residuals(frame):
 
 
 def test_line_search_table_flags_checks_and_the_accepted_candidate(frame):
-    table = plots.line_search_table(frame.iloc[1], DELTA)
+    table = analysis.line_search_table(frame.iloc[1], DELTA)
     assert list(table["j"]) == [0, 1, 2]
     assert list(table["KL / delta"]) == pytest.approx([3.0, 1.5, 0.9])
     assert list(table["actual / expected"]) == pytest.approx([1.25, -0.5, 0.6])
     assert list(table["KL ok"]) == [False, False, True]
     assert list(table["improved"]) == [True, False, True]
     assert list(table["accepted"]) == [False, False, True]
-    rejected = plots.line_search_table(frame.iloc[2], DELTA)
+    rejected = analysis.line_search_table(frame.iloc[2], DELTA)
     assert not rejected["accepted"].any()
     none = frame.iloc[0].copy()
     none["line_search"] = []
-    assert plots.line_search_table(none, DELTA).empty
+    assert analysis.line_search_table(none, DELTA).empty
 
 
 def test_geometry_figure_has_true_kl_and_models_or_says_probe_missing(frame):

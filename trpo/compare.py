@@ -5,6 +5,7 @@ columns (for CSV). Pure functions of configs and metrics frames; no Streamlit he
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -134,3 +135,30 @@ def with_config_columns(frame: pd.DataFrame, config: TRPOConfig | None) -> pd.Da
         for k in knob_schema()
     }
     return frame.assign(**{k: v for k, v in columns.items() if k not in frame.columns})
+
+
+def config_id(config: TRPOConfig) -> str:
+    """A short hash of every knob except the seed: runs (and sweep trials) with the same
+    config_id differ only in their seed."""
+    data = config.to_dict()
+    data.pop("seed")
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def seed_groups(
+    entries: Mapping[str, tuple[str, TRPOConfig | None]],
+) -> dict[str, list[str]]:
+    """Run ids that differ only in their seed, under one label per group: what tells the groups
+    apart (never a member's seed). entries: run id -> (name, config or None if unreadable); a
+    run with no readable config is a group of its own."""
+    by_key: dict[str, list[str]] = {}
+    for run_id, (_, config) in entries.items():
+        key = config_id(config) if config is not None else f"unreadable {run_id}"
+        by_key.setdefault(key, []).append(run_id)
+    firsts = {}
+    for members in by_key.values():
+        name, config = entries[members[0]]
+        firsts[members[0]] = (name, config.replace(seed=0) if config is not None else None)
+    labels = distinguishing_labels(firsts)
+    return {labels[members[0]]: members for members in by_key.values()}

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from trpo.compare import SYMBOLS, X_AXES, metric_label
+from trpo.compare import X_AXES, metric_label
 
 MAX_POINTS = 600
 ACCEPT_COLOR = "#1f77b4"
@@ -24,7 +24,7 @@ DELTA_COLOR = "#ff7f0e"
 MODEL_COLOR = "#7f7f7f"
 
 
-def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 320) -> go.Figure:
+def apply_layout(fig: go.Figure, title: str, x: str, y: str, height: int = 320) -> go.Figure:
     fig.update_layout(
         title=dict(text=title, x=0.01, font=dict(size=15)),
         xaxis_title=x,
@@ -51,7 +51,7 @@ def empty_figure(title: str, message: str = "waiting for the first iteration") -
     fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    return _layout(fig, title, "", "")
+    return apply_layout(fig, title, "", "")
 
 
 def band_traces(
@@ -144,7 +144,7 @@ def line_search_figure(row: pd.Series, delta: float) -> go.Figure:
         col=2,
     )
     fig.update_xaxes(title_text="j", dtick=1)
-    return _layout(fig, title, "", "", height=340)
+    return apply_layout(fig, title, "", "", height=340)
 
 
 def geometry_figure(row: pd.Series, delta: float, alpha: float, max_backtracks: int) -> go.Figure:
@@ -219,7 +219,7 @@ def geometry_figure(row: pd.Series, delta: float, alpha: float, max_backtracks: 
             )
     fig.update_xaxes(title_text="fraction of the full step (alpha^j marked)")
     fig.update_layout(hovermode="closest")
-    return _layout(fig, title, "", "", height=360)
+    return apply_layout(fig, title, "", "", height=360)
 
 
 def smooth(values: Sequence[float], window: int) -> np.ndarray:
@@ -238,7 +238,7 @@ def _sentence(text: str) -> str:
 def _axes(fig: go.Figure, title: str, x: str, y: str, log_y: bool) -> go.Figure:
     if log_y:
         fig.update_yaxes(type="log", exponentformat="power")
-    return _layout(fig, title, X_AXES.get(x, x), metric_label(y), height=420)
+    return apply_layout(fig, title, X_AXES.get(x, x), metric_label(y), height=420)
 
 
 def overlay_figure(
@@ -338,35 +338,6 @@ def seed_band_figure(
     return _axes(fig, title, x, y, log_y)
 
 
-def trust_region_summary(frame: pd.DataFrame, delta: float) -> dict[str, Any]:
-    """Over all iterations: acceptance rate, why candidates failed, KL/delta and
-    actual/expected improvement of the accepted steps."""
-    candidates = [
-        c for cands in frame.get("line_search", []) if isinstance(cands, list) for c in cands
-    ]
-    accepted = frame[frame["step_accepted"]] if len(frame) else frame
-    ratios = []
-    for _, row in accepted.iterrows():
-        cands = _list(row.get("line_search"))
-        j = row.get("backtrack_index")
-        if cands and j is not None and not pd.isna(j) and int(j) < len(cands):
-            c = cands[int(j)]
-            if c["expected_improvement"]:
-                ratios.append(c["actual_improvement"] / c["expected_improvement"])
-    return {
-        "iterations": len(frame),
-        "acceptance_rate": float(frame["step_accepted"].mean()) if len(frame) else float("nan"),
-        "candidates": len(candidates),
-        "failed_kl": sum(1 for c in candidates if not c["kl_ok"]),
-        "failed_improvement": sum(1 for c in candidates if not c["improved"]),
-        "kl_over_delta": (accepted["kl"] / delta).dropna().tolist() if len(accepted) else [],
-        "improvement_ratio": ratios,
-        "mean_backtrack_index": float(accepted["backtrack_index"].mean())
-        if len(accepted)
-        else float("nan"),
-    }
-
-
 def histogram_figure(
     values: Sequence[float], title: str, x: str, marker: float | None = None
 ) -> go.Figure:
@@ -376,7 +347,7 @@ def histogram_figure(
     if marker is not None:
         fig.add_vline(x=marker, line=dict(color=DELTA_COLOR, dash="dash"))
     fig.update_layout(hovermode="closest")
-    return _layout(fig, title, x, "iterations", height=300)
+    return apply_layout(fig, title, x, "iterations", height=300)
 
 
 def cg_iteration_figure(row: pd.Series, residual_tol: float | None = None) -> go.Figure:
@@ -417,7 +388,7 @@ def cg_iteration_figure(row: pd.Series, residual_tol: float | None = None) -> go
         )  # fmt: skip
     fig.update_yaxes(type="log", exponentformat="power")  # 10^k, as on Train
     fig.update_xaxes(dtick=1 if len(values) <= 15 else 5, tickangle=0)
-    _layout(fig, title, "CG iteration k", "residual norm", height=360)
+    apply_layout(fig, title, "CG iteration k", "residual norm", height=360)
     fig.update_layout(  # legend under the axis: above it, it ran over the title
         hovermode="closest",
         showlegend=True,
@@ -425,56 +396,6 @@ def cg_iteration_figure(row: pd.Series, residual_tol: float | None = None) -> go
         margin=dict(l=55, r=15, t=45, b=80),
     )
     return fig
-
-
-def line_search_table(row: pd.Series, delta: float) -> pd.DataFrame:
-    """One iteration's candidates as a table: j, fraction alpha^j, KL (and KL/delta), actual and
-    expected improvement (and their ratio), which checks passed, and the accepted one."""
-    columns = [
-        "j",
-        "fraction",
-        "KL",
-        "KL / delta",
-        "actual improvement",
-        "expected improvement",
-        "actual / expected",
-        "KL ok",
-        "improved",
-        "accepted",
-    ]
-    candidates = row.get("line_search")
-    if not isinstance(candidates, list) or not candidates:
-        return pd.DataFrame(columns=columns)
-    accepted = row.get("backtrack_index")
-    chosen = None if accepted is None or pd.isna(accepted) else int(accepted)
-    rows = []
-    for c in candidates:
-        kl = _number(c.get("kl"))
-        actual = _number(c.get("actual_improvement"))
-        expected = _number(c.get("expected_improvement"))
-        rows.append(
-            [
-                int(c["j"]),
-                _number(c.get("fraction")),
-                kl,
-                kl / delta if delta else float("nan"),
-                actual,
-                expected,
-                actual / expected if expected else float("nan"),
-                bool(c.get("kl_ok")),
-                bool(c.get("improved")),
-                chosen is not None and int(c["j"]) == chosen,
-            ]
-        )
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _number(value: Any) -> float:
-    """A float, NaN for None (JSON null) or anything non-numeric."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def legend_above_subplots(fig: go.Figure, top: int = 95) -> go.Figure:
@@ -494,86 +415,4 @@ def show_single_points(fig: go.Figure) -> go.Figure:
         mode = getattr(trace, "mode", None)
         if mode == "lines" and trace.x is not None and len(trace.x) == 1:
             trace.mode = "lines+markers"
-    return fig
-
-
-# --- sweeps ----------------------------------------------------------------------------------
-
-
-def sweep_knob_figure(trials: pd.DataFrame, knob: str) -> go.Figure:
-    """Final return against one swept knob: every seed as a point, the mean across seeds and
-    configurations sharing that value as a line with a min-max band."""
-    title = f"Final return vs {knob}"
-    data = trials[trials["final_return"].notna()] if len(trials) else trials
-    if data.empty or knob not in data:
-        return empty_figure(title, "no finished trial yet")
-    labels = data[knob].map(str)
-    order = list(dict.fromkeys(str(v) for v in sorted(data[knob].unique(), key=_sort_key)))
-    grouped = data.assign(_label=labels).groupby("_label")["final_return"]
-    stats = grouped.agg(["mean", "min", "max"]).reindex(order)
-    fig = go.Figure(
-        [
-            *band_traces(
-                order, stats["min"].tolist(), stats["max"].tolist(), stats["mean"].tolist()
-            ),
-            go.Scatter(
-                x=labels.tolist(),
-                y=data["final_return"].tolist(),
-                mode="markers",
-                marker=dict(color="rgba(0,0,0,0.45)", size=7),
-                name="one seed",
-                text=[f"seed {s}" for s in data["seed"]],
-                hoverinfo="text+y",
-            ),
-        ]
-    )
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=order)
-    fig.update_layout(hovermode="closest")
-    return _layout(fig, title, knob, "final return", height=330)
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
-
-
-def _knob_label(name: str) -> str:
-    """A knob's short name with the paper's symbol where it has one (δ, α, K, γ, λ)."""
-    return SYMBOLS.get(name, name)
-
-
-def parallel_coordinates_figure(results: pd.DataFrame, knobs: Sequence[str]) -> go.Figure:
-    """Each configuration as a line across the swept knobs, ending at its mean final return."""
-    title = "Configurations against final return"
-    data = results[results["final_return_mean"].notna()] if len(results) else results
-    if data.empty:
-        return empty_figure(title, "no finished configuration yet")
-    dimensions = []
-    for knob in knobs:
-        values = data[knob]
-        if pd.api.types.is_numeric_dtype(values):
-            dimensions.append(dict(label=_knob_label(knob), values=values.astype(float).tolist()))
-        else:
-            names = sorted(values.map(str).unique())
-            dimensions.append(
-                dict(
-                    label=_knob_label(knob),
-                    values=[names.index(str(v)) for v in values],
-                    tickvals=list(range(len(names))),
-                    ticktext=names,
-                )
-            )
-    returns = data["final_return_mean"].astype(float).tolist()
-    dimensions.append(dict(label="final return", values=returns))
-    fig = go.Figure(
-        go.Parcoords(
-            line=dict(color=returns, colorscale="Viridis", showscale=True),
-            dimensions=dimensions,
-        )
-    )
-    # the axis titles sit above the axes: leave them room below the chart's own title
-    fig.update_layout(
-        title=dict(text=title, x=0.01, y=0.98, yanchor="top"),
-        height=400,
-        margin=dict(l=60, r=40, t=95),
-    )
     return fig

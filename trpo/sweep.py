@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import itertools
 import json
 import logging
@@ -56,6 +55,7 @@ from typing import Any
 
 import pandas as pd
 
+from trpo.compare import config_id
 from trpo.config import ConfigError, TRPOConfig
 from trpo.envs import EnvError, check_env_id
 from trpo.record import IterationRecord
@@ -399,14 +399,6 @@ def _configurations(spec: SweepSpec) -> list[dict[str, Any]]:
             seen.add(key)
             out.append(combo)
     return out
-
-
-def config_id(config: TRPOConfig) -> str:
-    """A short hash of every knob except the seed."""
-    data = config.to_dict()
-    data.pop("seed")
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
 def _build_trials(spec: SweepSpec) -> tuple[list[Trial], list[str]]:

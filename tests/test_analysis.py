@@ -1,0 +1,94 @@
+"""The numbers the pages show, computed in the library: progress and ETA, the Lagrange multiplier,
+formatting, config ids and seed groups. Each against a hand computation."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from trpo import analysis, compare, formatting
+from trpo.config import TRPOConfig
+
+
+def frame_of(steps: list[int], seconds: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"env_steps": steps, "iteration_time_s": seconds})
+
+
+def test_progress_rate_is_the_last_five_iterations_and_eta_the_rest_at_that_rate():
+    # 7 iterations of 1,000 steps; the last five took 0.5 s each: 5,000 / 2.5 = 2,000 steps/s
+    frame = frame_of([1000 * i for i in range(1, 8)], [4.0, 4.0, 0.5, 0.5, 0.5, 0.5, 0.5])
+    fraction, text = analysis.progress(frame, total=607_000, running=True)
+    assert fraction == pytest.approx(7000 / 607_000)
+    # 600,000 steps left at 2,000 steps/s: 300 s
+    assert text == "7,000 / 607,000 steps · 2,000 steps/s · ETA 5 min 00 s"
+
+
+def test_progress_of_a_finished_or_empty_run_has_no_eta():
+    frame = frame_of([500, 1000], [1.0, 1.0])
+    assert analysis.progress(frame, total=1000, running=False) == (
+        1.0,
+        "1,000 / 1,000 steps · 500 steps/s",
+    )
+    empty = frame_of([], [])
+    assert analysis.progress(empty, total=2048, running=True) == (0.0, "0 / 2,048 steps")
+    assert analysis.progress(empty, total=0, running=True)[0] == 0.0
+
+
+def test_progress_never_passes_one():
+    # a run resumed with a smaller budget than it already trained
+    assert analysis.progress(frame_of([4096], [1.0]), total=2048, running=False)[0] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0 s"), (0.2, "1 s"), (58.5, "59 s"), (59.2, "1 min 00 s"), (61, "1 min 01 s"),
+     (3600, "1 h 00 min"), (7 * 3600 + 125, "7 h 02 min")],
+)  # fmt: skip
+def test_eta_text(seconds, text):
+    assert formatting.eta_text(seconds) == text
+
+
+def test_lagrange_multiplier_gives_a_step_on_the_kl_boundary():
+    # the full step x / lambda has quadratic KL (1/2) (x/lambda)^T H (x/lambda) = delta
+    # when H x = g, i.e. x^T H x = g^T x
+    g_dot_x, delta = 3.7, 0.01
+    lam = analysis.lagrange_multiplier(g_dot_x, delta)
+    assert 0.5 * g_dot_x / lam**2 == pytest.approx(delta)
+    for bad in (0.0, -1.0, math.nan, None, math.inf):
+        assert math.isnan(analysis.lagrange_multiplier(bad, delta))
+
+
+def test_formatting_helpers():
+    assert formatting.fmt(0.0123456) == "0.01235"
+    assert formatting.fmt(None) == formatting.fmt(math.nan) == formatting.fmt("x") == "n/a"
+    assert formatting.fmt(2.5, ".2f") == "2.50"
+    assert formatting.tex(1.2e-05) == r"1.2 \times 10^{-5}"
+    assert formatting.tex(0.5) == "0.5"
+    assert formatting.finite(1) and formatting.finite(-2.5)
+    assert not formatting.finite(math.inf) and not formatting.finite("1")
+
+
+def test_config_id_ignores_the_seed_and_nothing_else():
+    base = TRPOConfig(env_id="CartPole-v1")
+    assert compare.config_id(base) == compare.config_id(base.replace(seed=7))
+    assert compare.config_id(base) != compare.config_id(base.replace(delta=0.02))
+    assert compare.config_id(base) != compare.config_id(base.replace(env_id="Pendulum-v1"))
+    assert len(compare.config_id(base)) == 8
+
+
+def test_seed_groups_put_seeds_together_and_label_what_differs():
+    a0 = TRPOConfig(env_id="CartPole-v1", seed=0)
+    entries = {
+        "r1": ("", a0),
+        "r2": ("", a0.replace(seed=1)),
+        "r3": ("", a0.replace(delta=0.05)),
+        "r4": ("broken", None),
+    }
+    groups = compare.seed_groups(entries)
+    assert sorted(groups.values()) == [["r1", "r2"], ["r3"], ["r4"]]
+    labels = {tuple(ids): label for label, ids in groups.items()}
+    assert "0.05" in labels[("r3",)]
+    assert "seed" not in labels[("r1", "r2")]
+    assert labels[("r4",)].startswith("broken")

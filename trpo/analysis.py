@@ -1,0 +1,119 @@
+"""Numbers the pages show, computed from a run's metrics: the trust region's record over a run,
+one iteration's line search as a table, training progress and its ETA, the Lagrange multiplier
+of a step. Pure functions of DataFrames and configs (no Streamlit), tested in
+tests/test_analysis.py and tests/test_plots.py."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from trpo.formatting import eta_text, finite
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def trust_region_summary(frame: pd.DataFrame, delta: float) -> dict[str, Any]:
+    """Over all iterations: acceptance rate, why candidates failed, KL/delta and
+    actual/expected improvement of the accepted steps."""
+    candidates = [
+        c for cands in frame.get("line_search", []) if isinstance(cands, list) for c in cands
+    ]
+    accepted = frame[frame["step_accepted"]] if len(frame) else frame
+    ratios = []
+    for _, row in accepted.iterrows():
+        cands = _list(row.get("line_search"))
+        j = row.get("backtrack_index")
+        if cands and j is not None and not pd.isna(j) and int(j) < len(cands):
+            c = cands[int(j)]
+            if c["expected_improvement"]:
+                ratios.append(c["actual_improvement"] / c["expected_improvement"])
+    return {
+        "iterations": len(frame),
+        "acceptance_rate": float(frame["step_accepted"].mean()) if len(frame) else float("nan"),
+        "candidates": len(candidates),
+        "failed_kl": sum(1 for c in candidates if not c["kl_ok"]),
+        "failed_improvement": sum(1 for c in candidates if not c["improved"]),
+        "kl_over_delta": (accepted["kl"] / delta).dropna().tolist() if len(accepted) else [],
+        "improvement_ratio": ratios,
+        "mean_backtrack_index": float(accepted["backtrack_index"].mean())
+        if len(accepted)
+        else float("nan"),
+    }
+
+
+def line_search_table(row: pd.Series, delta: float) -> pd.DataFrame:
+    """One iteration's candidates as a table: j, fraction alpha^j, KL (and KL/delta), actual and
+    expected improvement (and their ratio), which checks passed, and the accepted one."""
+    columns = [
+        "j",
+        "fraction",
+        "KL",
+        "KL / delta",
+        "actual improvement",
+        "expected improvement",
+        "actual / expected",
+        "KL ok",
+        "improved",
+        "accepted",
+    ]
+    candidates = row.get("line_search")
+    if not isinstance(candidates, list) or not candidates:
+        return pd.DataFrame(columns=columns)
+    accepted = row.get("backtrack_index")
+    chosen = None if accepted is None or pd.isna(accepted) else int(accepted)
+    rows = []
+    for c in candidates:
+        kl = _number(c.get("kl"))
+        actual = _number(c.get("actual_improvement"))
+        expected = _number(c.get("expected_improvement"))
+        rows.append(
+            [
+                int(c["j"]),
+                _number(c.get("fraction")),
+                kl,
+                kl / delta if delta else float("nan"),
+                actual,
+                expected,
+                actual / expected if expected else float("nan"),
+                bool(c.get("kl_ok")),
+                bool(c.get("improved")),
+                chosen is not None and int(c["j"]) == chosen,
+            ]
+        )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _number(value: Any) -> float:
+    """A float, NaN for None (JSON null) or anything non-numeric."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def lagrange_multiplier(g_dot_x: Any, delta: float) -> float:
+    """The step's Lagrange multiplier sqrt(g^T x / (2 delta)) (Schulman et al. 2015, appendix
+    C: the full step is x / multiplier); NaN unless g^T x > 0 and finite."""
+    return math.sqrt(g_dot_x / (2 * delta)) if finite(g_dot_x) and g_dot_x > 0 else math.nan
+
+
+def progress(frame: pd.DataFrame, total: int, running: bool) -> tuple[float, str]:
+    """(fraction done in [0, 1], text): env steps of total, the recent rate (env steps over the
+    last five iterations' iteration_time_s) and, while running, the time left at that rate."""
+    steps = int(frame["env_steps"].iloc[-1]) if len(frame) else 0
+    parts = [f"{steps:,} / {total:,} steps"]
+    if len(frame) and "iteration_time_s" in frame:
+        recent = frame.tail(5)
+        batch = frame["env_steps"].diff().fillna(frame["env_steps"]).tail(5)
+        seconds = float(recent["iteration_time_s"].sum())
+        if seconds > 0:
+            rate = float(batch.sum()) / seconds
+            parts.append(f"{rate:,.0f} steps/s")
+            if running and rate > 0:
+                parts.append(f"ETA {eta_text(max(0, total - steps) / rate)}")
+    return min(1.0, steps / total if total else 0.0), " · ".join(parts)
