@@ -163,22 +163,16 @@ class DeleteRefused(RuntimeError):
 
 
 def delete_run(run: Run) -> None:
-    """Delete a run folder: only a direct child of the runs directory holding config.json, and
-    never a run that is training (in this server's registry, or marked running by a live
-    process such as a CLI run). Raises DeleteRefused with the reason."""
-    import shutil
-
-    path = run.path
-    if path.is_symlink() or path.parent.resolve() != runs_dir().resolve():
-        raise DeleteRefused(f"{path} is not a run folder inside {runs_dir()}")
-    if not (path / "config.json").is_file():
-        raise DeleteRefused(f"{path} has no config.json: not a run folder")
+    """Delete a run folder through the run store (a direct child of the runs directory holding
+    config.json, not training in another process), and never a run this server's registry is
+    training. Raises DeleteRefused with the reason."""
     handle = get_registry().get(run.id)
     if handle is not None and handle.alive:
         raise DeleteRefused(f"{run.id} is training in this dashboard: stop it first")
-    if run.state() == "running":
-        raise DeleteRefused(f"{run.id} is training in another process: stop it first")
-    shutil.rmtree(path)
+    try:
+        store().delete(run)
+    except RunStoreError as exc:
+        raise DeleteRefused(str(exc)) from exc
 
 
 LIST_COLUMNS = ("line_search", "geometry", "extra")

@@ -13,12 +13,11 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from safetensors import SafetensorError, safe_open
+
 from trpo.config import ConfigError, TRPOConfig
 from trpo.envs import EnvError, check_env_id
-from trpo.store import CHECKPOINT, METRICS, STATES, Run, RunStoreError
-
-RUN_FILES = ("config.json", "status.json", "meta.json", METRICS, CHECKPOINT)
-MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
+from trpo.store import CHECKPOINT, METRICS, RUN_FILES, STATES, Run, RunStoreError
 
 
 @dataclass(frozen=True)
@@ -117,29 +116,21 @@ def meta_problems(run: Run) -> list[Problem]:
 
 
 def checkpoint_problem(path: Path) -> str | None:
-    """Why a safetensors file is not a checkpoint (from its header and size), or None."""
+    """Why a safetensors file is not a checkpoint, or None. safetensors checks the header and
+    that the tensors fill the file (a cut-short copy fails); the metadata must hold the
+    trainer's JSON object under "trpo". Reads the header only, not the tensors."""
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            length = int.from_bytes(handle.read(8), "little")
-            if size < 8 or not 2 <= length <= min(MAX_HEADER, size - 8):
-                return "its header length does not fit the file"
-            header = json.loads(handle.read(length))
+        with safe_open(path, framework="pt") as handle:
+            metadata = handle.metadata() or {}
     except OSError as exc:
         return f"it cannot be read: {exc.strerror or exc}"
-    except ValueError as exc:
-        return f"its header is not JSON ({exc})"
-    if not isinstance(header, dict):
-        return "its header is not a JSON object"
-    meta = header.pop("__metadata__", None)
+    except SafetensorError as exc:
+        return f"it is not a whole safetensors file ({exc})"
     try:
-        ends = [int(entry["data_offsets"][1]) for entry in header.values()]
-        if not isinstance(json.loads(meta["trpo"]), dict):
-            raise TypeError("metadata is not an object")
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        if not isinstance(json.loads(metadata["trpo"]), dict):
+            raise TypeError("its metadata is not an object")
+    except (KeyError, TypeError, ValueError) as exc:
         return f"its header is not a checkpoint's ({exc!r})"
-    if max(ends, default=0) != size - 8 - length:
-        return f"its tensors do not fill the file ({size:,} bytes): it was cut short"
     return None
 
 

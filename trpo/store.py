@@ -23,24 +23,22 @@ import itertools
 import json
 import logging
 import os
-import re
-import secrets
+import shutil
 import tempfile
 import threading
 import time
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors_bytes
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_safetensors_bytes
 
 from trpo.config import ConfigError, TRPOConfig
+from trpo.ids import fresh_folder, process_alive, utc_now
 from trpo.metrics_log import parse_lines, parse_record, records_to_frame
 from trpo.record import IterationRecord
 
@@ -53,6 +51,8 @@ CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
 STOP_REQUEST = "stop.request"
 TRAINER_LOG = "trainer.log"
+#: The files that make a run (what a remote trial sends home); the rest is scratch.
+RUN_FILES = ("config.json", "status.json", "meta.json", METRICS, CHECKPOINT)
 
 
 class RunStoreError(RuntimeError):
@@ -65,25 +65,6 @@ def clean_name(name: str | None) -> str:
         return ""
     text = "".join(ch for ch in str(name) if unicodedata.category(ch)[0] != "C")
     return text.strip()[:MAX_NAME_LENGTH]
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "run"
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this machine (signal 0 probes it)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -116,7 +97,9 @@ def atomic_write_json(path: Path, data: Any) -> None:
 class Checkpoint:
     tensors: dict[str, torch.Tensor]
     meta: dict[str, Any]
-    digest: str = ""  # SHA-256 of the file: tells two checkpoints apart whatever their stat
+    # SHA-256 of the metadata (iteration, env steps, RNG states): tells two checkpoints apart
+    # whatever their stat
+    digest: str = ""
 
 
 class Run:
@@ -172,13 +155,13 @@ class Run:
         if state not in STATES:
             raise ValueError(f"unknown run state {state!r}")
         pid = os.getpid() if pid is None else pid
-        data = {"state": state, "error": error, "updated": _now(), "pid": pid, **extra}
+        data = {"state": state, "error": error, "updated": utc_now(), "pid": pid, **extra}
         atomic_write_json(self.path / "status.json", data)
 
     # --- stop requests: how any process asks the run's trainer to stop ----------------------
     def request_stop(self) -> None:
         """Ask whoever trains this run to stop after its current iteration (with a checkpoint)."""
-        atomic_write_json(self.path / STOP_REQUEST, {"requested": _now()})
+        atomic_write_json(self.path / STOP_REQUEST, {"requested": utc_now()})
 
     def stop_requested(self) -> bool:
         return (self.path / STOP_REQUEST).exists()
@@ -248,6 +231,17 @@ class Run:
                 "(the previous checkpoint is intact)"
             ) from exc
 
+    def pack(self) -> dict[str, bytes]:
+        """The run's files (RUN_FILES) by name, as bytes: a run to send to another machine."""
+        return {n: (self.path / n).read_bytes() for n in RUN_FILES if (self.path / n).is_file()}
+
+    def unpack(self, files: dict[str, bytes], keep_meta: bool = False) -> None:
+        """Write files made by pack() into this run (known names only, each replaced
+        atomically); keep_meta keeps this run's meta.json (its name and tags)."""
+        for name in RUN_FILES:
+            if name in files and not (keep_meta and name == "meta.json"):
+                atomic_write_bytes(self.path / name, files[name])
+
     def has_checkpoint(self) -> bool:
         return (self.path / CHECKPOINT).is_file()
 
@@ -255,19 +249,17 @@ class Run:
         """Read the checkpoint (safetensors only, never pickle)."""
         path = self.path / CHECKPOINT
         try:
-            data = path.read_bytes()
-        except OSError as exc:
+            with safe_open(path, framework="pt") as handle:  # one open file: one checkpoint
+                text = (handle.metadata() or {})["trpo"]
+                tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+            meta = json.loads(text)
+        except FileNotFoundError as exc:
             raise RunStoreError(f"{self.path}: no checkpoint to load ({exc})") from exc
-        try:
-            tensors = load_safetensors_bytes(data)
-            header_len = int.from_bytes(data[:8], "little")
-            header = json.loads(data[8 : 8 + header_len])
-            meta = json.loads(header["__metadata__"]["trpo"])
-        except (SafetensorError, ValueError, KeyError, TypeError) as exc:
+        except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
             raise RunStoreError(f"{path} is not a valid checkpoint: {exc}") from exc
         if not isinstance(meta, dict):
             raise RunStoreError(f"{path} is not a valid checkpoint: metadata is not an object")
-        return Checkpoint(tensors, meta, hashlib.sha256(data).hexdigest())
+        return Checkpoint(tensors, meta, hashlib.sha256(text.encode()).hexdigest())
 
 
 class RunStore:
@@ -287,23 +279,14 @@ class RunStore:
         it, e.g. "dashboard") go in meta.json."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            for _ in range(100):
-                folder = self.root / f"{stamp}-{_slug(config.env_id)}-{secrets.token_hex(3)}"
-                try:
-                    folder.mkdir()
-                    break
-                except FileExistsError:
-                    continue
-            else:  # pragma: no cover - 100 collisions of 24 random bits
-                raise RunStoreError("could not pick a fresh run folder name")
+            folder = fresh_folder(self.root, config.env_id)
             run = Run(folder)
             run.write_config(config)
             atomic_write_json(
                 folder / "meta.json",
                 {
                     "name": clean_name(name),
-                    "created": _now(),
+                    "created": utc_now(),
                     "tags": dict(tags or {}),
                     "launcher": launcher,
                 },
@@ -320,6 +303,21 @@ class RunStore:
             return []
         found = [Run(p) for p in self.root.iterdir() if (p / "config.json").is_file()]
         return sorted(found, key=lambda r: r.id, reverse=True)
+
+    def delete(self, run: Run) -> None:
+        """Remove a run folder: only a direct child of this store's root that holds config.json,
+        never a run marked running by a live process. Raises RunStoreError with the reason."""
+        path = run.path
+        if path.is_symlink() or path.parent.resolve() != self.root.resolve():
+            raise RunStoreError(f"{path} is not a run folder inside {self.root}")
+        if not (path / "config.json").is_file():
+            raise RunStoreError(f"{path} has no config.json: not a run folder")
+        if run.state() == "running":
+            raise RunStoreError(f"{run.id} is training in another process: stop it first")
+        try:
+            shutil.rmtree(path)
+        except OSError as exc:
+            raise RunStoreError(f"cannot delete {path}: {exc}") from exc
 
 
 def open_run(run_dir: str | os.PathLike[str]) -> Run:

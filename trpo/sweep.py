@@ -38,7 +38,6 @@ import multiprocessing.spawn
 import os
 import random
 import re
-import secrets
 import signal
 import socket
 import threading
@@ -48,7 +47,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import MISSING, dataclass, field, fields
-from datetime import UTC, datetime
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
@@ -58,6 +56,7 @@ import pandas as pd
 from trpo.compare import config_id
 from trpo.config import ConfigError, TRPOConfig
 from trpo.envs import EnvError, check_env_id
+from trpo.ids import fresh_folder, process_alive, utc_now
 from trpo.record import IterationRecord
 from trpo.store import Run, RunStore, RunStoreError, atomic_write_json, load_metrics, open_run
 
@@ -452,14 +451,6 @@ class SweepInfo:
         return out
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "sweep"
-
-
 def sweeps_root(runs_dir: str | os.PathLike[str]) -> Path:
     return Path(runs_dir) / SWEEPS_DIR
 
@@ -513,22 +504,15 @@ def create_sweep(spec: SweepSpec, runs_dir: str | os.PathLike[str], backend: str
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SweepError(f"cannot create {root}: {exc}") from exc
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    label = spec.name or spec.base.env_id
-    for _ in range(100):
-        sweep_id = f"{stamp}-{_slug(label)}-{secrets.token_hex(3)}"
-        try:
-            (root / sweep_id).mkdir()
-            break
-        except FileExistsError:
-            continue
-    else:  # pragma: no cover - 100 collisions of 24 random bits
-        raise SweepError("could not pick a fresh sweep folder name")
+    try:
+        sweep_id = fresh_folder(root, spec.name or spec.base.env_id).name
+    except OSError as exc:
+        raise SweepError(f"cannot create a sweep folder in {root}: {exc}") from exc
     _write_info(
         root / sweep_id,
         {
             "id": sweep_id,
-            "created": _now(),
+            "created": utc_now(),
             "spec": spec.to_dict(),
             "trials": [
                 {"trial": t.trial_id, "seed": t.seed, "knobs": t.knobs} for t in trials(spec)
@@ -596,7 +580,7 @@ def stop_sweep(runs_dir: str | os.PathLike[str], sweep_id: str) -> None:
     path = sweep_path(runs_dir, sweep_id)
     if not (path / SPEC_FILE).is_file():
         raise SweepError(f"no sweep {sweep_id!r} in {runs_dir}")
-    (path / STOP_FILE).write_text(_now() + "\n")
+    (path / STOP_FILE).write_text(utc_now() + "\n")
 
 
 def sweep_runs(runs_dir: str | os.PathLike[str], sweep_id: str) -> dict[str, Run]:
@@ -625,13 +609,7 @@ def _driver_alive(path: Path) -> dict[str, Any] | None:
     if pid == os.getpid():
         with _ACTIVE_LOCK:
             return data if str(path.resolve()) in _ACTIVE else None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return data
-    return data
+    return data if process_alive(pid) else None
 
 
 def sweep_state(runs_dir: str | os.PathLike[str], sweep_id: str) -> str:
@@ -672,7 +650,7 @@ def _driver_lock(path: Path, backend: str, workers: int | None) -> Any:
             {
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
-                "started": _now(),
+                "started": utc_now(),
                 "backend": backend,
                 "workers": workers,
             },
@@ -770,7 +748,7 @@ class _Driver:
         if not self.stopping:
             if self.stop_event is not None and self.stop_event.is_set():
                 with contextlib.suppress(OSError):
-                    self.stop_path.write_text(_now() + "\n")
+                    self.stop_path.write_text(utc_now() + "\n")
                 self.stopping = True
             elif self.stop_path.exists():
                 self.stopping = True
@@ -859,7 +837,7 @@ def run_sweep(
     with _driver_lock(info.path, backend, workers):
         with contextlib.suppress(FileNotFoundError):
             (info.path / STOP_FILE).unlink()
-        launch = {"started": _now(), "backend": backend, "workers": workers, "pid": os.getpid()}
+        launch = {"started": utc_now(), "backend": backend, "workers": workers, "pid": os.getpid()}
         _record_launch(info.path, launch)
         driver = _Driver(runs_dir, info, stop_event, on_progress, len(all_trials))
         existing = sweep_runs(runs_dir, info.sweep_id)
@@ -897,7 +875,9 @@ def run_sweep(
                 driver.stopping,
                 time.monotonic() - started,
             )
-            launch.update(ended=_now(), workers=used, outcome=result.counts, stopped=result.stopped)
+            launch.update(
+                ended=utc_now(), workers=used, outcome=result.counts, stopped=result.stopped
+            )
             with contextlib.suppress(SweepError):
                 _record_launch(info.path, launch)
     return result
@@ -1122,7 +1102,7 @@ def _run_local(
         if pool is not None:
             if in_flight:  # leaving early (an exception): stop the trials, keep them resumable
                 with contextlib.suppress(OSError):
-                    driver.stop_path.write_text(_now() + "\n")
+                    driver.stop_path.write_text(utc_now() + "\n")
             pool.shutdown(wait=True, cancel_futures=True)
 
 

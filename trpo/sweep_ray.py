@@ -39,6 +39,8 @@ for _name, _value in (
 import ray  # noqa: E402
 from ray.exceptions import RayError  # noqa: E402
 
+from trpo.ids import process_alive  # noqa: E402
+
 # Nothing heavy at module level: the channel actor's process imports this module, and it
 # should not pay for torch. The trial tasks import what they need.
 if TYPE_CHECKING:
@@ -46,7 +48,6 @@ if TYPE_CHECKING:
     from trpo.sweep import WorkerInit, _Driver, _Job
 
 # Written in this order, status last: a reader never sees 'finished' before the metrics.
-RUN_FILES = ("metrics.jsonl", "checkpoint.safetensors", "config.json", "meta.json", "status.json")
 POLL_S = 0.5
 TRIAL_DIR_PREFIX = "trpo-trial-"  # + worker pid: a folder whose worker died can be removed
 OBJECT_STORE_BYTES = 200 * 2**20
@@ -74,29 +75,12 @@ class _Channel:
         return self.stopped
 
 
-def pack_run(path: str | os.PathLike[str]) -> dict[str, bytes]:
-    """The files of a run folder, by name."""
-    folder = Path(path)
-    return {name: (folder / name).read_bytes() for name in RUN_FILES if (folder / name).is_file()}
-
-
-def unpack_run(
-    path: str | os.PathLike[str], files: dict[str, bytes], keep_meta: bool = False
-) -> None:
-    """Write a packed run into path (known file names only, each replaced atomically)."""
-    from trpo.store import atomic_write_bytes
-
-    folder = Path(path)
-    for name in RUN_FILES:
-        if name in files and not (keep_meta and name == "meta.json"):
-            atomic_write_bytes(folder / name, files[name])
-
-
 @ray.remote(num_cpus=1, max_retries=0)
 def _trial_task(
     trial_id: str, files: dict[str, bytes], channel: Any, worker_init: WorkerInit | None
 ) -> dict[str, Any]:
     """Train one trial on a Ray worker, in a temporary run folder; return its files."""
+    from trpo.store import Run
     from trpo.sweep import train_trial
 
     if worker_init is not None:
@@ -106,7 +90,7 @@ def _trial_task(
     try:
         run_dir = Path(tmp) / "run"
         run_dir.mkdir()
-        unpack_run(run_dir, files)
+        Run(run_dir).unpack(files)
 
         def on_record(record: IterationRecord) -> None:
             channel.push.remote(trial_id, record.to_dict())
@@ -115,7 +99,7 @@ def _trial_task(
             return bool(ray.get(channel.is_stopped.remote(), timeout=10))
 
         state, error = train_trial(str(run_dir), should_stop, on_record, poll_s=POLL_S)
-        return {"state": state, "error": error, "files": pack_run(run_dir)}
+        return {"state": state, "error": error, "files": Run(run_dir).pack()}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -134,12 +118,8 @@ def _remove_stale_trial_dirs() -> None:
         pid = path.name[len(TRIAL_DIR_PREFIX) :].split("-", 1)[0]
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+        if not process_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-        except OSError:
-            pass
 
 
 def connect(address: str | None = None, workers: int | None = None) -> bool:
@@ -226,7 +206,7 @@ def _run(driver: _Driver, jobs: list[_Job], capacity: int, worker_init: WorkerIn
                     job = queue.popleft()
                     run = driver.start(job)
                     ref = _trial_task.remote(  # type: ignore[call-arg]
-                        job.trial.trial_id, pack_run(run.path), channel, worker_init
+                        job.trial.trial_id, run.pack(), channel, worker_init
                     )
                     refs[ref] = job
             if not refs:
@@ -282,5 +262,5 @@ def _finish(driver: _Driver, job: _Job, ref: Any) -> None:
             job.run.set_status("failed", error=error, iteration=job.run.status().get("iteration"))
         driver.finish(job, "failed", error)
         return
-    unpack_run(job.run.path, result["files"], keep_meta=True)
+    job.run.unpack(result["files"], keep_meta=True)
     driver.finish(job, result["state"], result["error"])
