@@ -175,26 +175,6 @@ def delete_run(run: Run) -> None:
         raise DeleteRefused(str(exc)) from exc
 
 
-LIST_COLUMNS = ("line_search", "geometry", "extra")
-
-
-def flat_metrics(frame: pd.DataFrame) -> pd.DataFrame:
-    """Metrics with one scalar per cell, for CSV: the per-candidate line search, the geometry
-    probe and `extra` are dropped; CG residuals become 'r1;r2;...' plus a cg_iterations count."""
-    flat = frame.drop(columns=[c for c in LIST_COLUMNS if c in frame.columns])
-    if "cg_residuals" in flat.columns:
-        residuals = flat["cg_residuals"]
-        flat = flat.assign(
-            cg_iterations=residuals.map(lambda r: len(r) if isinstance(r, list) else 0),
-            cg_residuals=residuals.map(
-                lambda r: (
-                    ";".join(f"{v:.6g}" for v in r if v is not None) if isinstance(r, list) else ""
-                )
-            ),
-        )
-    return flat
-
-
 def ensure_app_navigation() -> None:
     """Run every page through app.py's navigation.
 

@@ -14,7 +14,6 @@ from pages.common import (
     DeleteRefused,
     delete_run,
     ensure_app_navigation,
-    flat_metrics,
     get_registry,
     metrics,
     metrics_snapshot,
@@ -34,6 +33,7 @@ from trpo.compare import (
     with_config_columns,
 )
 from trpo.config import TRPOConfig
+from trpo.metrics_log import flat_frame
 from trpo.store import Run
 
 ensure_app_navigation()
@@ -173,7 +173,7 @@ def _band(
 def _csv(versions: tuple[int, ...], ids: tuple[str, ...], _runs: tuple, _frames: tuple) -> str:
     parts = []
     for frame, run in zip(_frames, _runs, strict=True):
-        flat = with_config_columns(flat_metrics(frame), safe_config(run))
+        flat = with_config_columns(flat_frame(frame), safe_config(run))
         flat.insert(0, "run_id", run.id)
         flat.insert(1, "run_name", run.meta().get("name") or "")
         parts.append(flat)

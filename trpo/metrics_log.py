@@ -12,91 +12,56 @@ kept. No file access here.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import types
+import typing
 from typing import Any
 
 import pandas as pd
 
-METRIC_COLUMNS = [
-    "iteration",
-    "env_steps",
-    "wall_time_s",
-    "return_mean",
-    "return_min",
-    "return_max",
-    "kl",
-    "backtrack_index",
-    "step_accepted",
-    "cg_residuals",
-    "value_loss",
-    "entropy",
-    "explained_variance",
-]
-# Columns that hold lists, dicts or text: never converted to numbers.
-_NOT_NUMERIC = (
-    "cg_residuals",
-    "line_search",
-    "geometry",
-    "extra",
-    "reject_reason",
-    "step_accepted",
-)
-
+from trpo.linesearch import Candidate
+from trpo.record import Geometry, IterationRecord
 
 # json.loads gives exact types (bool is not an int here), so checks compare type(value).
 _NONE = type(None)
-_NUMBER = frozenset({int, float, _NONE})
+_NUMBER = frozenset({int, float, _NONE})  # a float field: non-finite values are written as null
+
+
+def _json_types(hint: Any) -> frozenset[type]:
+    """The JSON types a field of this type hint is written as (IterationRecord.to_dict)."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return frozenset().union(*(_json_types(a) for a in args))
+    if hint is float:
+        return _NUMBER
+    if hint in (int, bool, str, _NONE):
+        return frozenset({hint})
+    if hint is list or typing.get_origin(hint) is list:
+        return frozenset({list})
+    return frozenset({dict})  # dict[...] and dataclasses (Geometry)
+
+
+def _field_types(cls: type) -> dict[str, frozenset[type]]:
+    return {name: _json_types(hint) for name, hint in typing.get_type_hints(cls).items()}
+
+
+#: Every IterationRecord field and the JSON types a valid record holds in it. episodes was
+#: None in records of early versions.
 FIELD_TYPES: dict[str, frozenset[type]] = {
-    "iteration": frozenset({int}),
-    "env_steps": frozenset({int}),
+    **_field_types(IterationRecord),
     "episodes": frozenset({int, _NONE}),
-    "backtrack_index": frozenset({int, _NONE}),
-    "step_accepted": frozenset({bool}),
-    "reject_reason": frozenset({str, _NONE}),
-    "cg_residuals": frozenset({list}),
-    "line_search": frozenset({list}),
-    "geometry": frozenset({dict, _NONE}),
-    "extra": frozenset({dict}),
 }
-NUMBER_FIELDS = (
-    "wall_time_s",
-    "iteration_time_s",
-    "steps_per_s",
-    "return_mean",
-    "return_std",
-    "return_min",
-    "return_max",
-    "length_mean",
-    "kl",
-    "surrogate_before",
-    "surrogate_after",
-    "grad_norm",
-    "g_dot_x",
-    "x_h_x",
-    "step_scale",
-    "step_norm",
-    "entropy",
-    "log_std_mean",
-    "value_loss",
-    "explained_variance",
-    "time_collect_s",
-    "time_advantages_s",
-    "time_cg_s",
-    "time_linesearch_s",
-    "time_value_s",
-    "time_probe_s",
-)
-FIELD_TYPES.update({name: _NUMBER for name in NUMBER_FIELDS})
-CANDIDATE_TYPES: dict[str, frozenset[type]] = {
-    "j": frozenset({int}),
-    "fraction": _NUMBER,
-    "kl": _NUMBER,
-    "actual_improvement": _NUMBER,
-    "expected_improvement": _NUMBER,
-    "kl_ok": frozenset({bool}),
-    "improved": frozenset({bool}),
-}
-GEOMETRY_LISTS = ("fractions", "kl", "improvement", "kl_model", "improvement_model")
+CANDIDATE_TYPES = _field_types(Candidate)
+GEOMETRY_LISTS = tuple(f.name for f in dataclasses.fields(Geometry))
+#: Fields that hold numbers (NaN in a table when missing or null).
+NUMBER_FIELDS = tuple(name for name, kinds in FIELD_TYPES.items() if kinds <= _NUMBER)
+#: Fields that hold lists, dicts, text or booleans: never converted to numbers.
+OTHER_FIELDS = tuple(name for name in FIELD_TYPES if name not in NUMBER_FIELDS)
+#: Fields that hold lists or dicts (dropped or flattened for CSV).
+NESTED_FIELDS = tuple(name for name, kinds in FIELD_TYPES.items() if kinds & {list, dict})
+#: Columns every metrics table has, even empty or built from an older version's records.
+METRIC_COLUMNS = ["iteration", *(n for n in NUMBER_FIELDS if n != "iteration"), "step_accepted"]
 
 
 def _numbers(value: Any) -> bool:
@@ -166,8 +131,27 @@ def records_to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         if column not in frame:
             frame[column] = float("nan")
     for column in frame.columns:
-        if column not in _NOT_NUMERIC:
+        if column not in OTHER_FIELDS:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame["backtrack_index"] = frame["backtrack_index"].astype(float)
     frame["step_accepted"] = frame["step_accepted"].astype(bool)
     return frame
+
+
+def flat_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A metrics table with one scalar per cell, for CSV: the per-candidate line search, the
+    geometry probe and `extra` are dropped; CG residuals become 'r1;r2;...' plus a
+    cg_iterations count."""
+    nested = [c for c in NESTED_FIELDS if c != "cg_residuals" and c in frame.columns]
+    flat = frame.drop(columns=nested)
+    if "cg_residuals" in flat.columns:
+        residuals = flat["cg_residuals"]
+        flat = flat.assign(
+            cg_iterations=residuals.map(lambda r: len(r) if isinstance(r, list) else 0),
+            cg_residuals=residuals.map(
+                lambda r: (
+                    ";".join(f"{v:.6g}" for v in r if v is not None) if isinstance(r, list) else ""
+                )
+            ),
+        )
+    return flat
