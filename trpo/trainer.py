@@ -1,5 +1,6 @@
 """The TRPO iteration loop: composes rollouts, advantages, CG on Fisher-vector products, the
-line search and the value fit, and yields one IterationRecord per iteration.
+line search and the value fit, and yields one IterationRecord per iteration. Each step returns
+a typed result (trpo.step_types) and the record is filled from them; one Stopwatch times them.
 
 The trainer knows nothing of who watches: no files, no UI. `state()` / `load_state()` give
 everything needed to continue (networks, optimiser, normaliser statistics, RNG states, counters)
@@ -272,9 +273,8 @@ class Trainer:
                 vector_to_parameters(theta, params)
                 p = policy.dist_params(batch.obs)
                 ratio = torch.exp(policy.log_prob(p, batch.actions) - direction.old_log_prob)
-                return float((ratio * batch.advantages).mean()), float(
-                    policy.kl(batch.old, p).mean()
-                )
+                surrogate, kl = (ratio * batch.advantages).mean(), policy.kl(batch.old, p).mean()
+                return float(surrogate), float(kl)
 
         return evaluate
 
