@@ -205,9 +205,9 @@ def test_trainer_advantages_bootstrap_truncation_from_the_final_state():
         rows, _ = _reference(trainer.config.seed, 2, T)
         gamma, lam = trainer.config.gamma, trainer.config.gae_lambda
         expected, v = _reference_advantages(trainer, rows, gamma, lam)
-        got = data["advantages"].numpy().reshape(T, 2)
+        got = data.advantages.numpy().reshape(T, 2)
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
-        returns = data["returns"].numpy().reshape(T, 2)
+        returns = data.returns.numpy().reshape(T, 2)
         np.testing.assert_allclose(returns, expected + v, rtol=1e-5, atol=1e-5)
         # Bootstrapping a truncation from V(reset obs) would give visibly different advantages,
         # so the comparison above does tell the two apart.

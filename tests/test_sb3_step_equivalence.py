@@ -12,6 +12,7 @@ import torch
 
 from trpo.advantages import standardize
 from trpo.config import TRPOConfig
+from trpo.step_types import PreparedBatch
 from trpo.trainer import Trainer
 
 sb3_contrib = pytest.importorskip("sb3_contrib")
@@ -66,13 +67,15 @@ def our_step(env_id, sb3, delta, damping):
         with torch.no_grad():
             old = tuple(t.clone() for t in policy.dist_params(obs))
         adv = torch.as_tensor(standardize(advantages.double().numpy()), dtype=torch.float32)
-        info, _ = trainer._policy_step(
-            {"obs": obs, "actions": actions, "advantages": adv, "old": old}
-        )
+        batch = PreparedBatch(
+            obs=obs, actions=actions, advantages=adv, returns=torch.zeros_like(adv), old=old,
+            entropy=0.0, log_std_mean=None, explained_variance=None,
+        )  # fmt: skip
+        search = trainer._line_search(batch, trainer._natural_direction(batch))
         after = policy.state_dict()
     finally:
         trainer.close()
-    assert info["step_accepted"]
+    assert search.accepted
     return np.concatenate(
         [(after[ours] - sb3["before"][name]).numpy().ravel() for name, ours in SB3_TO_OURS.items()]
     )

@@ -135,7 +135,7 @@ def config_from_args(args: argparse.Namespace) -> TRPOConfig:
 def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from trpo.session import TrainingSession
+    from trpo.session import TrainingSession, use_torch_threads
 
     if args.resume:
         given = [f.name for f in fields(TRPOConfig) if getattr(args, f.name) is not None]
@@ -154,6 +154,7 @@ def _train(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         session = TrainingSession.new(config, RunStore(args.runs_dir), name=args.name)
     config = session.config
+    use_torch_threads(config)  # this process is the CLI's: its threads are the run's
     print(f"run folder: {session.run_folder.path}", flush=True)
     bar = tqdm(
         total=max(config.planned_steps, session.trainer.env_steps),

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from trpo.config import ConfigError, TRPOConfig
 from trpo.record import IterationRecord
 from trpo.store import CHECKPOINT, Run, RunStore, RunStoreError, open_run
@@ -57,6 +59,13 @@ def check_resume_budget(run: Run, total_steps: int | None, done: int | None = No
                 f"this run has already trained; give a larger budget to continue it"
             ]
         )
+
+
+def use_torch_threads(config: TRPOConfig) -> None:
+    """Give torch config.torch_threads threads in this process. Process-wide, so it is for the
+    owner of a process that exists to train (CLI train, trainer process, sweep worker), not
+    for the Trainer, which a program may build beside work of its own."""
+    torch.set_num_threads(config.torch_threads)
 
 
 class TrainingSession:

@@ -930,7 +930,7 @@ def train_trial(
     """Train one trial's run folder (resume from its checkpoint, or from scratch) until done or
     should_stop() says so (polled by a watcher thread). Returns (state, error); an exception
     is returned as ('failed', message) and the run is marked failed."""
-    from trpo.session import TrainingSession
+    from trpo.session import TrainingSession, use_torch_threads
 
     run = open_run(run_dir)
     run.set_status("running", iteration=run.status().get("iteration"))  # claimed by this pid
@@ -954,6 +954,7 @@ def train_trial(
             error = f"could not start: {type(exc).__name__}: {exc}"
             run.set_status("failed", error=error, iteration=0)
             return "failed", error
+        use_torch_threads(session.config)  # a worker process: the trial's thread count
         try:
             return session.run(stop, on_record), None
         except Exception as exc:

@@ -1,5 +1,6 @@
 """The TRPO iteration loop: composes rollouts, advantages, CG on Fisher-vector products, the
-line search and the value fit, and yields one IterationRecord per iteration.
+line search and the value fit, and yields one IterationRecord per iteration. Each step returns
+a typed result (trpo.step_types) and the record is filled from them; one Stopwatch times them.
 
 The trainer knows nothing of who watches: no files, no UI. `state()` / `load_state()` give
 everything needed to continue (networks, optimiser, normaliser statistics, RNG states, counters)
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,12 +25,19 @@ from trpo.config import ConfigError, TRPOConfig
 from trpo.envs import SpaceInfo, make_vector_env
 from trpo.fisher import MLPFisher
 from trpo.geometry import probe_geometry
-from trpo.linesearch import LineSearchResult, backtracking_line_search
+from trpo.linesearch import Evaluate, LineSearchResult, backtracking_line_search
 from trpo.natural import conjugate_gradient, flat_grad, step_scale
 from trpo.normalization import ObservationNormalizer, RewardScaler
 from trpo.policies import ValueNetwork, make_policy
-from trpo.record import IterationRecord
+from trpo.record import Geometry, IterationRecord
 from trpo.rollout import Batch, Collector, available_memory, batch_bytes
+from trpo.step_types import (
+    LineSearchOutcome,
+    NaturalDirection,
+    PreparedBatch,
+    iteration_record,
+)
+from trpo.stopwatch import Stopwatch
 from trpo.training_errors import EnvStepError, StateMismatchError, check_finite, where
 from trpo.value_fit import fit_value
 
@@ -50,13 +57,17 @@ class TrainerState:
 
 
 class Trainer:
-    """Trains one policy with TRPO; iterate `run()` to get one record per iteration."""
+    """Trains one policy with TRPO; iterate `run()` to get one record per iteration.
+
+    The trainer leaves torch's thread count alone: it is process-wide, so it belongs to whoever
+    owns the process (the CLI, the trainer process and sweep workers set config.torch_threads
+    with session.use_torch_threads); a program that builds a Trainer keeps its own setting.
+    """
 
     def __init__(self, config: TRPOConfig, state: TrainerState | None = None) -> None:
         """A trainer for config, continuing from state if given (StateMismatchError if the
         state was saved by a trainer of another shape)."""
         self.config = config
-        torch.set_num_threads(config.torch_threads)
         self.envs, self.space = make_vector_env(config.env_id, config.n_envs, config.vectorization)
         try:
             _check_memory(config, self.space)
@@ -147,51 +158,43 @@ class Trainer:
     def step(self) -> IterationRecord:
         """One whole TRPO iteration. The policy is either updated by an accepted step or left
         exactly as it was; there is no half-applied update."""
-        t_start = time.perf_counter()
-        batch = self._collect(self.iteration + 1)
-        t_collect = time.perf_counter()
-        check_finite(batch, self.iteration + 1)
-        data = self._prepare(batch)
-        t_adv = time.perf_counter()
-        step_info, times = self._policy_step(data)
-        t_policy = time.perf_counter()
-        value_loss = self._fit_value(data["obs"], data["returns"])
-        t_value = time.perf_counter()
+        n, watch = self.iteration + 1, Stopwatch()
+        with watch.lap("collect"):
+            batch = self._collect(n)
+        with watch.lap("advantages"):
+            check_finite(batch, n)
+            prepared = self._prepare(batch)
+        with watch.lap("cg"):
+            direction = self._natural_direction(prepared)
+        geometry = None
+        if self.config.probe_geometry and direction.problem is None:
+            with watch.lap("probe"):
+                geometry = self._probe(prepared, direction)
+        with watch.lap("linesearch"):
+            search = self._line_search(prepared, direction)
+        with watch.lap("value"):
+            value_loss = self._fit_value(prepared.obs, prepared.returns)
         self.obs_normalizer.update(batch.raw_obs.reshape(-1, self.space.obs_dim))
 
         self.iteration += 1
         self.env_steps += batch.size
-        elapsed = t_value - t_start
-        self.wall_time_s += elapsed
-        returns = np.asarray(batch.episode_returns, dtype=np.float64)
-        has_episodes = returns.size > 0
-        return IterationRecord(
+        self.wall_time_s += watch.total
+        return iteration_record(
             iteration=self.iteration,
             env_steps=self.env_steps,
             wall_time_s=self.wall_time_s,
-            iteration_time_s=elapsed,
-            steps_per_s=batch.size / elapsed if elapsed > 0 else 0.0,
-            episodes=int(returns.size),
-            return_mean=float(returns.mean()) if has_episodes else None,
-            return_std=float(returns.std()) if has_episodes else None,
-            return_min=float(returns.min()) if has_episodes else None,
-            return_max=float(returns.max()) if has_episodes else None,
-            length_mean=float(np.mean(batch.episode_lengths)) if has_episodes else None,
-            entropy=data["entropy"],
-            log_std_mean=data["log_std_mean"],
+            batch=batch,
+            prepared=prepared,
+            direction=direction,
+            search=search,
+            geometry=geometry,
             value_loss=value_loss,
-            explained_variance=data["explained_variance"],
-            time_collect_s=t_collect - t_start,
-            time_advantages_s=t_adv - t_collect,
-            time_cg_s=times["cg"],
-            time_linesearch_s=times["linesearch"],
-            time_value_s=t_value - t_policy,
-            **step_info,
+            watch=watch,
         )
 
     # --- pieces of an iteration ----------------------------------------------------------------
-    def _prepare(self, batch: Batch) -> dict[str, Any]:
-        """Values, advantages and returns; tensors flattened over [T*N]."""
+    def _prepare(self, batch: Batch) -> PreparedBatch:
+        """Values, advantages, returns and pi_old's parameters; tensors flattened over [T*N]."""
         c = self.config
         T, N = batch.rewards.shape
         obs = torch.as_tensor(batch.obs.reshape(T * N, -1), dtype=torch.float32)
@@ -207,8 +210,6 @@ class Trainer:
         explained = 1.0 - float(np.var(returns - values)) / var_returns if var_returns > 0 else None
         if c.normalize_advantages:
             advantages = standardize(advantages)
-        adv = torch.as_tensor(advantages.reshape(-1), dtype=torch.float32)
-        # [T*N] (Discrete) or [T*N, act_dim]; int64 for the integer kinds, float32 for Box
         actions = torch.as_tensor(batch.actions.reshape(T * N, *self.space.action_shape))
         if self.space.action_kind == "box":
             actions = actions.float()
@@ -217,111 +218,112 @@ class Trainer:
             old = tuple(t.clone() for t in self.policy.dist_params(obs))
             entropy = float(self.policy.entropy(old).mean())
         log_std = getattr(self.policy, "log_std", None)  # pi_old's, like the entropy
-        return {
-            "obs": obs,
-            "actions": actions,
-            "advantages": adv,
-            "returns": torch.as_tensor(returns.reshape(-1), dtype=torch.float32),
-            "old": old,
-            "explained_variance": explained,
-            "entropy": entropy,
-            "log_std_mean": float(log_std.detach().mean()) if log_std is not None else None,
-        }
+        return PreparedBatch(
+            obs=obs,
+            actions=actions,
+            advantages=torch.as_tensor(advantages.reshape(-1), dtype=torch.float32),
+            returns=torch.as_tensor(returns.reshape(-1), dtype=torch.float32),
+            old=old,
+            entropy=entropy,
+            log_std_mean=float(log_std.detach().mean()) if log_std is not None else None,
+            explained_variance=explained,
+        )
 
-    def _policy_step(self, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
-        """g, x = H^-1 g by CG, the step scale, and the backtracking line search."""
+    def _natural_direction(self, batch: PreparedBatch) -> NaturalDirection:
+        """g of the surrogate at theta_old, x = H^-1 g by CG, x^T H x and the step scale s."""
         c, policy = self.config, self.policy
-        obs, actions, adv, old = data["obs"], data["actions"], data["advantages"], data["old"]
         params = list(policy.parameters())
-        t0 = time.perf_counter()
-        old_log_prob = policy.log_prob(old, actions)
-        new = policy.dist_params(obs)
-        surrogate = (torch.exp(policy.log_prob(new, actions) - old_log_prob) * adv).mean()
+        old_log_prob = policy.log_prob(batch.old, batch.actions)
+        new = policy.dist_params(batch.obs)
+        ratio = torch.exp(policy.log_prob(new, batch.actions) - old_log_prob)
+        surrogate = (ratio * batch.advantages).mean()
         g = flat_grad(surrogate, params)
         # H v for the mean KL at theta_old; equal to natural.fisher_vector_product (tested)
-        fvp = MLPFisher(policy, obs, c.cg_damping)
+        fvp = MLPFisher(policy, batch.obs, c.cg_damping)
         cg = conjugate_gradient(fvp, g, c.cg_iters, c.cg_residual_tol)
         x = cg.x
+        x_h_x = true_residual = float("nan")  # no CG iteration: no x worth a product
         if cg.residual_norms:
             h_x = fvp(x)
-            x_h_x = float(x @ h_x)
-            true_residual = float((g - h_x).norm())
-        else:
-            x_h_x = true_residual = float("nan")
-        t1 = time.perf_counter()
-
-        surrogate_before = float(surrogate.detach())
-        g_dot_x = float(g @ x)
+            x_h_x, true_residual = float(x @ h_x), float((g - h_x).norm())
+        surrogate_before, g_dot_x = float(surrogate.detach()), float(g @ x)
         scale = step_scale(x_h_x, c.delta)
-        info: dict[str, Any] = {
-            "surrogate_before": surrogate_before,
-            "surrogate_after": surrogate_before,
-            "grad_norm": float(g.norm()),
-            "g_dot_x": g_dot_x,
-            "x_h_x": x_h_x if math.isfinite(x_h_x) else None,
-            "step_scale": scale,
-            "step_norm": 0.0,
-            "cg_residuals": cg.residual_norms,
-            "cg_true_residual": true_residual if math.isfinite(true_residual) else None,
-            "line_search": [],
-            "step_accepted": False,
-            "backtrack_index": None,
-            "kl": None,
-            "reject_reason": None,
-        }
-        problem = _non_finite_problem(surrogate_before, g, x, scale, g_dot_x)
-        if problem is not None:
-            info["reject_reason"] = problem
-            return info, {"cg": t1 - t0, "linesearch": 0.0}
+        return NaturalDirection(
+            theta_old=parameters_to_vector(params).detach().clone(),
+            old_log_prob=old_log_prob,
+            g=g,
+            x=x,
+            surrogate_before=surrogate_before,
+            grad_norm=float(g.norm()),
+            g_dot_x=g_dot_x,
+            x_h_x=x_h_x if math.isfinite(x_h_x) else None,
+            step_scale=scale,
+            cg_residuals=cg.residual_norms,
+            cg_true_residual=true_residual if math.isfinite(true_residual) else None,
+            problem=_non_finite_problem(surrogate_before, g, x, scale, g_dot_x),
+        )
 
-        theta_old = parameters_to_vector(params).detach().clone()
+    def _evaluator(self, batch: PreparedBatch, direction: NaturalDirection) -> Evaluate:
+        """theta -> (surrogate L(theta), mean KL(pi_old || pi_theta)); loads theta into the
+        policy, as the line search and the probe expect."""
+        policy, params = self.policy, list(self.policy.parameters())
 
         def evaluate(theta: torch.Tensor) -> tuple[float, float]:
             with torch.no_grad():
                 vector_to_parameters(theta, params)
-                p = policy.dist_params(obs)
-                ratio = torch.exp(policy.log_prob(p, actions) - old_log_prob)
-                return float((ratio * adv).mean()), float(policy.kl(old, p).mean())
+                p = policy.dist_params(batch.obs)
+                ratio = torch.exp(policy.log_prob(p, batch.actions) - direction.old_log_prob)
+                surrogate, kl = (ratio * batch.advantages).mean(), policy.kl(batch.old, p).mean()
+                return float(surrogate), float(kl)
 
-        full_step = scale * x
-        t_probe = time.perf_counter()
-        if c.probe_geometry:
-            info["geometry"] = probe_geometry(
-                evaluate,
-                theta_old,
-                full_step,
-                surrogate_before,
-                scale * scale * x_h_x,
-                scale * g_dot_x,
-                c.probe_points,
-            )
-        info["time_probe_s"] = time.perf_counter() - t_probe
-        result: LineSearchResult = backtracking_line_search(
-            evaluate,
-            theta_old,
+        return evaluate
+
+    def _probe(self, batch: PreparedBatch, direction: NaturalDirection) -> Geometry:
+        """True KL and surrogate along the full step beside their models (probe_geometry);
+        the line search, which comes next, loads the parameters it chooses."""
+        return probe_geometry(
+            self._evaluator(batch, direction),
+            direction.theta_old,
+            direction.full_step,
+            direction.surrogate_before,
+            direction.full_step_quadratic,
+            direction.expected_improvement,
+            self.config.probe_points,
+        )
+
+    def _line_search(self, batch: PreparedBatch, direction: NaturalDirection) -> LineSearchOutcome:
+        """Backtrack from theta_old + s x; the policy ends at the accepted candidate or exactly
+        at theta_old. No search when the direction has a problem."""
+        if direction.problem is not None:
+            return LineSearchOutcome.not_run(direction)
+        c, full_step = self.config, direction.full_step
+        result = backtracking_line_search(
+            self._evaluator(batch, direction),
+            direction.theta_old,
             full_step,
-            scale * g_dot_x,
-            surrogate_before,
+            direction.expected_improvement,
+            direction.surrogate_before,
             c.delta,
             c.alpha,
             c.max_backtracks,
         )
         with torch.no_grad():
-            vector_to_parameters(result.params, params)
-        t2 = time.perf_counter()
-        info["line_search"] = result.candidates
-        if result.accepted:
-            chosen = result.candidates[-1]
-            info.update(
-                step_accepted=True,
-                backtrack_index=result.accepted_index,
-                kl=chosen.kl,
-                surrogate_after=surrogate_before + chosen.actual_improvement,
-                step_norm=float(chosen.fraction * full_step.norm()),
-            )
-        else:
-            info["reject_reason"] = _rejection_reason(result)
-        return info, {"cg": t1 - t0, "linesearch": t2 - t1 - info.get("time_probe_s", 0.0)}
+            vector_to_parameters(result.params, list(self.policy.parameters()))
+        if not result.accepted:
+            return LineSearchOutcome(
+                None, None, None, direction.surrogate_before, 0.0, result.candidates,
+                _rejection_reason(result),
+            )  # fmt: skip
+        chosen = result.candidates[-1]
+        return LineSearchOutcome(
+            backtrack_index=result.accepted_index,
+            fraction=chosen.fraction,
+            kl=chosen.kl,
+            surrogate_after=direction.surrogate_before + chosen.actual_improvement,
+            step_norm=float(chosen.fraction * full_step.norm()),
+            candidates=result.candidates,
+            reject_reason=None,
+        )
 
     def _fit_value(self, obs: torch.Tensor, returns: torch.Tensor) -> float:
         """Regress V_phi on the returns (Adam over shuffled minibatches); mean loss."""

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(run_dir: str, total_steps: int | None, stop: threading.Event) -> int:
-    from trpo.session import TrainingSession
+    from trpo.session import TrainingSession, use_torch_threads
 
     run = Run(run_dir)
     try:
@@ -101,6 +101,7 @@ def _train(run_dir: str, total_steps: int | None, stop: threading.Event) -> int:
             run.set_status("failed", error=f"could not start: {exc}", iteration=_iteration(run))
         print(f"error: could not start {run_dir}: {exc}", file=sys.stderr)
         return 1
+    use_torch_threads(session.config)
     try:
         state = session.run(stop)
     except Exception as exc:  # the session has marked the run failed
