@@ -40,8 +40,7 @@ class MLPFisher:
         self.policy = policy
         self.damping = damping
         self.n = obs.shape[0]
-        self.cache = mlp_derivatives.forward(policy.net, obs)
-        h = self.cache.output
+        h = self._linearize(obs)
         with torch.no_grad():
             if isinstance(policy, CategoricalPolicy):
                 self.probs = torch.softmax(h, dim=-1)  # [B, n]
@@ -65,14 +64,29 @@ class MLPFisher:
         with torch.no_grad():
             parts = list(torch.split(v, self.sizes))
             v_log_std = parts.pop(0) if self.log_std_first else None
-            dz = mlp_derivatives.jvp(self.cache, parts)
+            dz = self._jvp(parts)
             # output-space Fisher, averaged over the batch
             u = self._output_fisher(dz) / self.n
-            grads = [g.reshape(-1) for g in mlp_derivatives.vjp(self.cache, u)]
+            grads = [g.reshape(-1) for g in self._vjp(u)]
             if v_log_std is not None:
                 grads.insert(0, 2.0 * v_log_std)
             hv = torch.cat(grads)
             return hv + self.damping * v if self.damping else hv
+
+    # J v and J^T u of the network output at the current parameters (hand-written; a subclass
+    # may supply them otherwise, as benchmarks/autodiff.py does with torch.func)
+    def _linearize(self, obs: torch.Tensor) -> torch.Tensor:
+        """One forward pass at the current parameters, kept for _jvp and _vjp; the output."""
+        self.cache = mlp_derivatives.forward(self.policy.net, obs)
+        return self.cache.output
+
+    def _jvp(self, tangents: list[torch.Tensor]) -> torch.Tensor:
+        """J v [B, n_out] for the network parameters' parts of v, in parameters() order."""
+        return mlp_derivatives.jvp(self.cache, tangents)
+
+    def _vjp(self, u: torch.Tensor) -> list[torch.Tensor]:
+        """J^T u for u [B, n_out], one gradient per network parameter."""
+        return mlp_derivatives.vjp(self.cache, u)
 
     def _output_fisher(self, dz: torch.Tensor) -> torch.Tensor:
         """M dz for the network-output directions dz [B, n_out], sample by sample."""
