@@ -11,6 +11,10 @@ from trpo import mlp_derivatives
 from trpo.policies import mlp
 
 ACTIVATIONS = ["tanh", "relu", "elu"]
+# torch.func.jvp's first call scripts forward-AD decompositions with torch.jit (once a process)
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
+)
 SHAPES = [(3, (), 2), (3, (5,), 4), (17, (64, 64), 6), (2, (3, 4, 5), 1)]
 
 
