@@ -19,8 +19,8 @@ Both on a Gaussian policy and value net for obs dim 17 and 6 actions (HalfCheeta
 stepped round-robin with the hand path, torch.func for the Fisher product, torch.func for the
 value fit, and both (patched into trpo.trainer; the first iteration of each is not counted).
 
-    python benchmarks/autodiff.py                       # about 4 minutes on a quiet machine
-    python benchmarks/autodiff.py --repeats 3 --trainer-iterations 2   # smoke test
+    python benchmarks/autodiff.py                       # about 4 minutes at load average 6
+    python benchmarks/autodiff.py --repeats 3 --trainer-iterations 2   # smoke test, ~1 minute
 """
 
 from __future__ import annotations
@@ -253,13 +253,13 @@ def component_rows(samples: dict[str, list[float]], scale: int) -> list[list[Any
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--batch", type=int, default=2048)
     parser.add_argument("--minibatch", type=int, default=128)
     parser.add_argument("--cg-iters", type=int, default=25, help="the MuJoCo presets' value")
     parser.add_argument("--vf-epochs", type=int, default=20, help="the MuJoCo presets' value")
     parser.add_argument("--env", default="HalfCheetah-v5")
-    parser.add_argument("--trainer-iterations", type=int, default=8)
+    parser.add_argument("--trainer-iterations", type=int, default=12)
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
     common.limit_threads(1)
