@@ -16,8 +16,10 @@ a change of machine load hits all of them alike):
 
 Both on a Gaussian policy and value net for obs dim 17 and 6 actions (HalfCheetah's), 64x64 tanh
 (the default) and 256x256 ReLU. Then whole iterations of trpo.trainer.Trainer on --env's preset,
-stepped round-robin with the hand path, torch.func for the Fisher product, torch.func for the
-value fit, and both (patched into trpo.trainer; the first iteration of each is not counted).
+stepped round-robin with the hand path, torch.func for the Fisher product, for the value fit,
+for both, and autograd for the value fit (patched into trpo.trainer; each trainer's first
+iteration is not counted). Their CG and value-fit times are the records' time_cg_s (surrogate
+gradient, CG and the x^T H x product) and time_value_s.
 
     python benchmarks/autodiff.py                       # about 4 minutes at load average 6
     python benchmarks/autodiff.py --repeats 3 --trainer-iterations 2   # smoke test, ~1 minute
@@ -207,6 +209,7 @@ TRAINER_VARIANTS = {
     "torch.func Fisher product": (FuncFisher, None),
     "torch.func value fit": (MLPFisher, func_fit_value),
     "torch.func both": (FuncFisher, func_fit_value),
+    "autograd value fit": (MLPFisher, autograd_fit_value),
 }
 
 
@@ -294,23 +297,17 @@ def main() -> None:
         common.log(f"{args.env}: whole trainer iterations")
         trainer = time_trainer(args.env, args.trainer_iterations)
         results["trainer"] = {"env": args.env, **trainer}
-        base = ms(trainer["hand (both)"]["iteration"])
+        base = {key: ms(trainer["hand (both)"][key]) for key in ("iteration", "cg", "value")}
         rows = [
-            [
-                name,
-                ms(t["iteration"]),
-                ms(t["iteration"]) / base,
-                ms(t["cg"]),
-                ms(t["value"]),
-            ]
+            [name, *[v for key in base for v in (ms(t[key]), ms(t[key]) / base[key])]]
             for name, t in trainer.items()
         ]
         print(f"\n### {args.env} preset, whole iterations (median of {args.trainer_iterations})\n")
         print(
             common.markdown_table(
-                ["variant", "iteration ms", "x hand", "CG ms", "value fit ms"],
+                ["variant", "iteration ms", "x hand", "CG ms", "x hand", "value fit ms", "x hand"],
                 rows,
-                digits=[0, 0, 2, 0, 0],
+                digits=[0, 0, 2, 0, 2, 0, 2],
             )
         )
     path = common.write_results("autodiff", results, args.output)

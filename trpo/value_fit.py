@@ -1,8 +1,12 @@
-"""Fitting V_phi by minibatch regression, with a hand-derived MLP backward pass.
+"""Fitting V_phi by minibatch regression, with the MLP's backward pass written by hand.
 
-For the small MLPs used here, autograd's per-op bookkeeping costs more than the arithmetic;
-the explicit backward below (checked against autograd in the tests) makes each Adam step about
-2x cheaper, which matters because the value fit is the largest part of an update.
+Each Adam step needs the gradient of the minibatch MSE, J^T u with u = 2 (V(x) - y) / B
+(`mlp_derivatives.vjp`). For the small MLPs used here the per-op bookkeeping of autograd, and
+more so of torch.func, costs about as much as the arithmetic: in the trainer (HalfCheetah-v5
+preset, 64x64 tanh, 320 Adam steps per iteration) the value fit takes 2.7x as long with
+torch.func.grad_and_value, and a plain loss.backward() 1.1-1.3x as long (benchmarks/autodiff.py).
+tests/test_value_fit.py checks the gradients, and whole fits, against autograd and
+torch.optim.Adam.
 """
 
 from __future__ import annotations
