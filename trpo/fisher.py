@@ -11,7 +11,7 @@ perspectives on the natural gradient method"):
   Gaussian mean mu:             M = diag(1 / sigma^2);  state-independent log std: 2 I
 H v is then one forward-mode pass (J v) and one backward pass (J^T u) through the MLP
 (`mlp_derivatives`): a few matmuls. Building it and the 26 products of a HalfCheetah-v5
-iteration (64x64 tanh, batch 2048) take 2.3x less time than autograd's double backward and 2.6x
+iteration (64x64 tanh, batch 2048) take 2.4x less time than autograd's double backward and 2.6x
 less than torch.func's jvp and vjp (benchmarks/autodiff.py). The tests check it against the
 explicit Hessian and against `natural.fisher_vector_product`.
 """

@@ -2,9 +2,9 @@
 
 Each Adam step needs the gradient of the minibatch MSE, J^T u with u = 2 (V(x) - y) / B
 (`mlp_derivatives.vjp`). For the small MLPs used here the per-op bookkeeping of autograd, and
-more so of torch.func, costs about as much as the arithmetic: in the trainer (HalfCheetah-v5
-preset, 64x64 tanh, 320 Adam steps per iteration) the value fit takes 2.7x as long with
-torch.func.grad_and_value, and a plain loss.backward() 1.1-1.3x as long (benchmarks/autodiff.py).
+more so of torch.func, costs about as much as the arithmetic: with 64x64 tanh, an epoch takes
+2.6x as long with torch.func.grad_and_value and 1.25x as long with a plain loss.backward()
+(3.2x and 1.6x inside the trainer on the HalfCheetah-v5 preset; benchmarks/autodiff.py).
 tests/test_value_fit.py checks the gradients, and whole fits, against autograd and
 torch.optim.Adam.
 """
