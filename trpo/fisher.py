@@ -9,16 +9,18 @@ perspectives on the natural gradient method"):
   MultiDiscrete logits:         block diagonal, one block diag(p_k) - p_k p_k^T per component
   Bernoulli logits z (bits):    M = diag(p (1 - p)), p = sigmoid(z)
   Gaussian mean mu:             M = diag(1 / sigma^2);  state-independent log std: 2 I
-H v is then one forward-mode pass (J v) and one backward pass (J^T u) through the MLP: a few
-matmuls, about 2-4x cheaper than autograd's double backward at these sizes. The tests check it
-against the explicit Hessian and against `natural.fisher_vector_product`.
+H v is then one forward-mode pass (J v) and one backward pass (J^T u) through the MLP
+(`mlp_derivatives`): a few matmuls. Building it and the 26 products of a HalfCheetah-v5
+iteration (64x64 tanh, batch 2048) take 2.4x less time than autograd's double backward and 2.6x
+less than torch.func's jvp and vjp (benchmarks/autodiff.py). The tests check it against the
+explicit Hessian and against `natural.fisher_vector_product`.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
+from trpo import mlp_derivatives
 from trpo.policies import (
     BernoulliPolicy,
     CategoricalPolicy,
@@ -29,12 +31,6 @@ from trpo.policies import (
 
 _SUPPORTED = (CategoricalPolicy, GaussianPolicy, MultiCategoricalPolicy, BernoulliPolicy)
 
-_DERIVATIVES = {
-    nn.Tanh: lambda z, h: 1.0 - h * h,
-    nn.ReLU: lambda z, h: (z > 0).to(h.dtype),
-    nn.ELU: lambda z, h: torch.where(z > 0, torch.ones_like(h), h + 1.0),
-}
-
 
 class MLPFisher:
     """v -> (H + damping I) v for `policy` on the batch `obs`, at the current parameters."""
@@ -44,22 +40,9 @@ class MLPFisher:
             raise TypeError(f"MLPFisher supports MLP policies, not {type(policy).__name__}")
         self.policy = policy
         self.damping = damping
-        layers = list(policy.net)
-        self.linears = [m for m in layers if isinstance(m, nn.Linear)]
-        self.derivatives = [_DERIVATIVES[type(m)] for m in layers if not isinstance(m, nn.Linear)]
         self.n = obs.shape[0]
+        h = self._linearize(obs)
         with torch.no_grad():
-            self.inputs: list[torch.Tensor] = []  # input of each linear layer
-            self.slopes: list[torch.Tensor] = []  # activation derivative after each hidden layer
-            h = obs
-            for i, linear in enumerate(self.linears):
-                self.inputs.append(h)
-                z = torch.addmm(linear.bias, h, linear.weight.t())
-                if i < len(self.derivatives):
-                    h = layers[2 * i + 1](z)
-                    self.slopes.append(self.derivatives[i](z, h))
-                else:
-                    h = z
             if isinstance(policy, CategoricalPolicy):
                 self.probs = torch.softmax(h, dim=-1)  # [B, n]
             elif isinstance(policy, MultiCategoricalPolicy):
@@ -82,31 +65,29 @@ class MLPFisher:
         with torch.no_grad():
             parts = list(torch.split(v, self.sizes))
             v_log_std = parts.pop(0) if self.log_std_first else None
-            # forward mode: dz = J v, layer by layer
-            dz = None
-            for i, linear in enumerate(self.linears):
-                dw = parts[2 * i].view_as(linear.weight)
-                db = parts[2 * i + 1]
-                out = torch.addmm(db, self.inputs[i], dw.t())
-                if dz is not None:
-                    out = out + (dz * self.slopes[i - 1]) @ linear.weight.t()
-                dz = out
+            dz = self._jvp(parts)
             # output-space Fisher, averaged over the batch
-            u = self._output_fisher(dz)
-            u = u / self.n
-            # backward: J^T u
-            grads: list[torch.Tensor] = []
-            d = u
-            for i in range(len(self.linears) - 1, -1, -1):
-                grads.append(d.sum(0))
-                grads.append((d.t() @ self.inputs[i]).reshape(-1))
-                if i > 0:
-                    d = (d @ self.linears[i].weight) * self.slopes[i - 1]
-            grads.reverse()
+            u = self._output_fisher(dz) / self.n
+            grads = [g.reshape(-1) for g in self._vjp(u)]
             if v_log_std is not None:
                 grads.insert(0, 2.0 * v_log_std)
             hv = torch.cat(grads)
             return hv + self.damping * v if self.damping else hv
+
+    # J v and J^T u of the network output at the current parameters (hand-written; a subclass
+    # may supply them otherwise, as benchmarks/autodiff.py does with torch.func)
+    def _linearize(self, obs: torch.Tensor) -> torch.Tensor:
+        """One forward pass at the current parameters, kept for _jvp and _vjp; the output."""
+        self.cache = mlp_derivatives.forward(self.policy.net, obs)
+        return self.cache.output
+
+    def _jvp(self, tangents: list[torch.Tensor]) -> torch.Tensor:
+        """J v [B, n_out] for the network parameters' parts of v, in parameters() order."""
+        return mlp_derivatives.jvp(self.cache, tangents)
+
+    def _vjp(self, u: torch.Tensor) -> list[torch.Tensor]:
+        """J^T u for u [B, n_out], one gradient per network parameter."""
+        return mlp_derivatives.vjp(self.cache, u)
 
     def _output_fisher(self, dz: torch.Tensor) -> torch.Tensor:
         """M dz for the network-output directions dz [B, n_out], sample by sample."""
