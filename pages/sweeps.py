@@ -20,7 +20,8 @@ from pages.common import (
     warn_not_runs,
 )
 from trpo import catalog, sweep_plots
-from trpo.cli import CliError, knob_values
+from trpo.cli_options import CliError
+from trpo.cli_sweep import knob_values
 from trpo.config import ConfigError, TRPOConfig, knob_help, knob_schema
 from trpo.envs import EnvError
 from trpo.presets import PRESETS, preset
