@@ -21,15 +21,11 @@ ON_LOAD = ("checkpoint-other-network",)
 
 
 @pytest.fixture(autouse=True)
-def clear_caches():
+def full_error_details(fresh_streamlit):
     """Fresh caches; full exception details, so that a failure here says what was raised."""
     shown = st.get_option("client.showErrorDetails")
     st.set_option("client.showErrorDetails", "full")
-    st.cache_data.clear()
-    st.cache_resource.clear()
     yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
     st.set_option("client.showErrorDetails", shown)
 
 

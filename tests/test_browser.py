@@ -25,9 +25,9 @@ from tests.browser_support import (
     shot,
     slots,
     state_of,
-    wait_until,
     warm,
 )
+from tests.conftest import wait_until
 
 pytestmark = needs_chromium
 

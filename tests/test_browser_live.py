@@ -25,9 +25,9 @@ from tests.browser_support import (
     serve,
     set_number,
     shot,
-    wait_until,
     warm,
 )
+from tests.conftest import wait_until
 from tests.live_helpers import SPIKES, synthetic_record, synthetic_run
 from trpo import live_layout, live_series
 from trpo.store import load_metrics

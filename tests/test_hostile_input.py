@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import tiny_config
 from trpo.config import ConfigError, TRPOConfig
 from trpo.session import TrainingSession
 from trpo.store import RunStore, RunStoreError, load_metrics
@@ -29,9 +30,7 @@ def cli(*args, cwd):
 
 
 def tiny_run(tmp_path, **overrides):
-    values = dict(total_steps=1024, steps_per_iteration=512, vf_epochs=1, cg_iters=3)
-    values.update(overrides)
-    session = TrainingSession.new(TRPOConfig(**values), RunStore(tmp_path / "runs"))
+    session = TrainingSession.new(tiny_config(**overrides), RunStore(tmp_path / "runs"))
     session.run(None)
     return session.run_folder
 

@@ -14,10 +14,9 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from trpo.config import TRPOConfig
+from tests.conftest import tiny_config
 from trpo.envs import EnvError, make_render_env
 from trpo.evaluate import evaluate
 from trpo.replay import (
@@ -32,11 +31,10 @@ from trpo.session import TrainingSession
 from trpo.store import RunStore, RunStoreError
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-TINY = {"total_steps": 1024, "steps_per_iteration": 512}
 
 
 def train(env_id: str, root: Path) -> Path:
-    session = TrainingSession.new(TRPOConfig(env_id=env_id, **TINY), RunStore(root))
+    session = TrainingSession.new(tiny_config(env_id), RunStore(root))
     assert session.run(None) == "finished"
     return session.run_folder.path
 
@@ -51,13 +49,7 @@ def cheetah_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train("HalfCheetah-v5", tmp_path_factory.mktemp("cheetah-runs"))
 
 
-@pytest.fixture(autouse=True)
-def clear_streamlit_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_streamlit")
 
 
 def decode(video: bytes) -> np.ndarray:
@@ -180,7 +172,7 @@ def test_walkers_follow_the_track_camera_and_others_keep_theirs() -> None:
 
 
 def test_a_run_without_a_checkpoint_raises_a_clear_error(tmp_path: Path) -> None:
-    run = RunStore(tmp_path).create(TRPOConfig(env_id="CartPole-v1", **TINY))
+    run = RunStore(tmp_path).create(tiny_config())
     assert checkpoint_summary(run.path) is None
     with pytest.raises(NoCheckpointError, match="has no checkpoint yet"):
         render_episode(run.path)
@@ -233,7 +225,7 @@ def test_page_without_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_page_with_a_run_without_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    RunStore(tmp_path).create(TRPOConfig(env_id="CartPole-v1", **TINY))
+    RunStore(tmp_path).create(tiny_config())
     at = replay_page(tmp_path, monkeypatch)
     assert any("no checkpoint yet" in i.value for i in at.info)
     assert not at.button
