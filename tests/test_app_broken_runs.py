@@ -121,6 +121,7 @@ def test_runs_page_names_every_problem(every_breakage):
     report.assert_none()
 
 
+@pytest.mark.slow  # the Train page for each of two dozen broken runs
 def test_train_page_names_every_problem(every_breakage):
     report = Report("pages/train.py")
     at = AppTest.from_file(APP, default_timeout=60)

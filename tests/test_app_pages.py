@@ -209,6 +209,7 @@ def test_delete_needs_confirmation(runs_dir):
     assert any("Deleted" in s.value for s in at.success)
 
 
+@pytest.mark.slow  # a trainer process
 def test_delete_refuses_running_and_foreign_folders(runs_dir, tmp_path):
     from pages.common import DeleteRefused, delete_run, get_registry
 

@@ -49,6 +49,7 @@ def test_bad_values_show_the_problem_and_launch_nothing(app_runs_dir):
     assert not (app_runs_dir / "sweeps").exists()
 
 
+@pytest.mark.slow  # a sweep of trainer processes started from the page
 def test_tiny_sweep_runs_and_shows_results(app_runs_dir):
     at = tiny(open_sweeps())
     assert any("4 trials" in c.value for c in at.caption)

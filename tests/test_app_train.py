@@ -139,6 +139,7 @@ def test_unparsable_hidden_sizes_are_reported(app_runs_dir: Path) -> None:
     assert not errors(at)
 
 
+@pytest.mark.slow  # trainer processes started from the page
 def test_start_shows_live_charts_then_stop_and_resume(app_runs_dir: Path) -> None:
     at = set_knobs(open_app(), **LONG)
     at.button(key="start").click().run()
@@ -179,6 +180,7 @@ def test_start_shows_live_charts_then_stop_and_resume(app_runs_dir: Path) -> Non
     assert not trainers(app_runs_dir)
 
 
+@pytest.mark.slow  # trainer processes started from the page
 def test_double_start_and_a_second_tab_give_one_run(app_runs_dir: Path) -> None:
     at = set_knobs(open_app(), **LONG)
     at.button(key="start").click().run()
@@ -194,6 +196,7 @@ def test_double_start_and_a_second_tab_give_one_run(app_runs_dir: Path) -> None:
     assert not trainers(app_runs_dir)
 
 
+@pytest.mark.slow  # trainer processes started from the page
 def test_cache_clear_keeps_training_and_the_page_finds_the_run(app_runs_dir: Path) -> None:
     at = set_knobs(open_app(), **LONG)
     at.button(key="start").click().run()
@@ -211,6 +214,7 @@ def test_cache_clear_keeps_training_and_the_page_finds_the_run(app_runs_dir: Pat
     assert not trainers(app_runs_dir)
 
 
+@pytest.mark.slow  # trainer processes started from the page
 def test_demo_starts_cartpole_with_the_preset(app_runs_dir: Path) -> None:
     at = open_app()
     at.button(key="demo").click().run()
@@ -249,6 +253,7 @@ def form_config(at: AppTest) -> TRPOConfig:
     return config
 
 
+@pytest.mark.slow  # trainer processes started from the page
 def test_after_the_demo_another_env_gets_every_knob_of_its_own_preset(app_runs_dir: Path) -> None:
     at = open_app()
     at.button(key="demo").click().run()
@@ -286,6 +291,7 @@ def test_what_is_typed_is_kept_and_refused_inline(
     assert run_folders(app_runs_dir) == []
 
 
+@pytest.mark.slow  # trainer processes started from the page
 def test_capacity_limit_shows_the_message(
     app_runs_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -346,6 +352,7 @@ def _dead_pid() -> int:
     pytest.skip("no free pid")
 
 
+@pytest.mark.slow  # trainer processes started from the page
 def test_a_killed_trainer_shows_as_failed_and_the_app_stays_up(app_runs_dir: Path) -> None:
     """The trainer process dies mid-run (SIGKILL: no chance to write a status): the page shows
     the failure with the exit code, the last checkpoint stays loadable, the app stays up."""

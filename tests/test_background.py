@@ -31,6 +31,7 @@ def registry(tmp_path):
     assert not reg.active()
 
 
+@pytest.mark.slow  # trainer processes
 def test_same_config_twice_gives_one_trainer_process(registry, tmp_path):
     first = registry.start(tiny_config(ENDLESS))
     again = registry.start(tiny_config(ENDLESS))
@@ -41,6 +42,7 @@ def test_same_config_twice_gives_one_trainer_process(registry, tmp_path):
     assert wait_for(lambda: records(first.run_dir) >= 1)  # the process really trains
 
 
+@pytest.mark.slow  # trainer processes
 def test_cap_refuses_another_run_and_stop_frees_a_place(registry):
     a = registry.start(tiny_config(ENDLESS, seed=1))
     registry.start(tiny_config(ENDLESS, seed=2))
@@ -52,6 +54,7 @@ def test_cap_refuses_another_run_and_stop_frees_a_place(registry):
     assert len(registry.active()) == 2
 
 
+@pytest.mark.slow  # trainer processes
 def test_stop_ends_the_process_after_an_iteration_with_a_checkpoint(registry):
     handle = registry.start(tiny_config(ENDLESS))
     assert wait_for(lambda: records(handle.run_dir) >= 2)
@@ -74,6 +77,7 @@ def test_bad_input_raises_before_anything_starts(registry, tmp_path):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.slow  # trainer processes
 def test_a_killed_trainer_is_marked_failed_not_running(registry):
     handle = registry.start(tiny_config(ENDLESS))
     assert wait_for(lambda: records(handle.run_dir) >= 1)
@@ -84,6 +88,7 @@ def test_a_killed_trainer_is_marked_failed_not_running(registry):
     assert "exit code -9" in status["error"]
 
 
+@pytest.mark.slow  # trainer processes
 def test_a_checkpoint_that_no_longer_fits_is_refused_before_a_process_starts(registry):
     handle = registry.start(tiny_config(ENDLESS))
     assert wait_for(lambda: records(handle.run_dir) >= 1)
@@ -95,6 +100,7 @@ def test_a_checkpoint_that_no_longer_fits_is_refused_before_a_process_starts(reg
     assert registry.get(handle.run_id) is handle and run.state() == "stopped"
 
 
+@pytest.mark.slow  # trainer processes
 def test_a_trainer_process_that_cannot_start_says_why_in_the_status(registry, capsys):
     """What the server checked can change before the process starts (files edited between
     the two): the process marks the run failed with the reason and exits 1."""
@@ -111,6 +117,7 @@ def test_a_trainer_process_that_cannot_start_says_why_in_the_status(registry, ca
     assert "does not match" in status["error"] and "does not match" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # trainer processes
 def test_an_unreadable_checkpoint_is_refused_before_a_process_starts(registry):
     handle = registry.start(tiny_config(ENDLESS))
     assert wait_for(lambda: records(handle.run_dir) >= 1)
@@ -122,6 +129,7 @@ def test_an_unreadable_checkpoint_is_refused_before_a_process_starts(registry):
     assert open_run(handle.run_dir).state() == "stopped"
 
 
+@pytest.mark.slow  # trainer processes
 def test_resume_continues_a_stopped_run_in_a_new_process(registry):
     handle = registry.start(tiny_config(ENDLESS))
     assert wait_for(lambda: records(handle.run_dir) >= 1)
@@ -136,6 +144,7 @@ def test_resume_continues_a_stopped_run_in_a_new_process(registry):
     assert iterations == list(range(1, len(iterations) + 1))
 
 
+@pytest.mark.slow  # trainer processes
 def test_resume_refuses_a_budget_already_trained(registry):
     handle = registry.start(tiny_config(ENDLESS, total_steps=1024))
     assert wait_for(lambda: handle.outcome is not None) and handle.outcome == "finished"
@@ -145,6 +154,7 @@ def test_resume_refuses_a_budget_already_trained(registry):
         registry.resume(handle.run_dir, total_steps=1024)
 
 
+@pytest.mark.slow  # trainer processes
 def test_a_new_registry_finds_the_live_runs_and_stops_them(registry, tmp_path):
     """A cleared cache or a restarted server makes a new registry: it adopts the runs still
     training (they count towards the cap, a same-config start returns them) and stops them."""
@@ -173,6 +183,7 @@ os.kill(os.getpid(), signal.SIGKILL)  # the server dies without any cleanup
 """
 
 
+@pytest.mark.slow  # trainer processes
 def test_a_trainer_outlives_the_server_that_started_it(tmp_path):
     runs = tmp_path / "runs"
     launcher = subprocess.run(
@@ -189,6 +200,7 @@ def test_a_trainer_outlives_the_server_that_started_it(tmp_path):
     assert run.load_checkpoint().meta["iteration"] == records(run_dir)
 
 
+@pytest.mark.slow  # trainer processes
 def test_stop_reaches_a_cli_run(tmp_path):
     runs = tmp_path / "runs"
     knobs = ["--total-steps", "1000000", "--steps-per-iteration", "512", "--vf-epochs", "1"]

@@ -29,7 +29,7 @@ from tests.browser_support import (
 )
 from tests.conftest import wait_until
 
-pytestmark = needs_chromium
+pytestmark = [needs_chromium, pytest.mark.slow]  # a Streamlit server and Chromium
 
 
 @pytest.fixture(scope="module")

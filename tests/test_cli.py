@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import tiny_config
 from trpo.cli import build_parser, config_from_args, main
 from trpo.config import TRPOConfig
 from trpo.presets import PRESETS
@@ -36,6 +37,7 @@ def cli_in_process(*args: str, cwd: Path, monkeypatch, capsys) -> tuple[int, str
     return code, out, err
 
 
+@pytest.mark.slow  # python -m trpo processes
 def test_train_eval_list_end_to_end(tmp_path):
     result = run_cli(
         "train",
@@ -117,6 +119,7 @@ def test_bad_input_exits_2_with_a_message_and_creates_nothing(
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # python -m trpo processes
 def test_bad_input_in_a_process_of_its_own_exits_2_without_a_traceback(tmp_path):
     """The same through `python -m trpo`, once for a bad value and once for an unknown env."""
     for args, message in [
@@ -239,6 +242,7 @@ def run_cli_with_user_envs(*args: str, cwd: Path, timeout: float = 60):
     )
 
 
+@pytest.mark.slow  # python -m trpo processes
 def test_eval_of_an_env_whose_episodes_never_end_stops_at_the_cap(tmp_path):
     trained = run_cli_with_user_envs(
         "train", "--env", "NeverEnds-v0", "--total-steps", "512", "--steps-per-iteration",
@@ -265,14 +269,14 @@ def test_eval_uses_the_env_time_limit_and_reports_no_cut(tmp_path):
     from trpo.session import TrainingSession
     from trpo.store import RunStore
 
-    config = TRPOConfig(env_id="Pendulum-v1", total_steps=512, steps_per_iteration=512)
-    session = TrainingSession.new(config, RunStore(tmp_path))
+    session = TrainingSession.new(tiny_config("Pendulum-v1", total_steps=512), RunStore(tmp_path))
     session.run(None)
     result = evaluate(session.run_folder.path, episodes=2)
     assert result.lengths == [200, 200] and result.cut == [False, False]
     assert result.max_steps == 200
 
 
+@pytest.mark.slow  # python -m trpo processes
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_interrupting_train_stops_after_the_iteration_with_a_checkpoint(tmp_path, how):
     """The first Ctrl-C (or a SIGTERM) stops the run after its current iteration: state

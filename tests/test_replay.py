@@ -83,6 +83,7 @@ def test_cartpole_replay_is_an_mp4_whose_return_matches_evaluate(cartpole_run: P
     assert replay.length == reference.lengths[0]
 
 
+@pytest.mark.slow  # renders and encodes MuJoCo/long videos
 def test_same_seed_same_episode_and_the_step_cap(cartpole_run: Path) -> None:
     first = render_episode(cartpole_run, seed=3)
     again = render_episode(cartpole_run, seed=3)
@@ -93,6 +94,7 @@ def test_same_seed_same_episode_and_the_step_cap(cartpole_run: Path) -> None:
     assert len(decode(capped.video)) == 6
 
 
+@pytest.mark.slow  # renders and encodes MuJoCo/long videos
 def test_halfcheetah_frames_are_not_black_when_rendered_from_a_worker_thread(
     cheetah_run: Path,
 ) -> None:
@@ -123,6 +125,7 @@ def test_halfcheetah_frames_are_not_black_when_rendered_from_a_worker_thread(
     assert reference.lengths[0] == 1000  # HalfCheetah only truncates, so the cap ended ours
 
 
+@pytest.mark.slow  # renders and encodes MuJoCo/long videos
 def test_mujoco_imported_before_the_backend_is_chosen_still_renders(cheetah_run: Path) -> None:
     # In the dashboard a training thread may import mujoco (MUJOCO_GL unset) before the Replay
     # page imports trpo.replay; Gymnasium reads MUJOCO_GL only when it makes the GL context.

@@ -172,6 +172,7 @@ def expected_results(runs):
     return finals
 
 
+@pytest.mark.slow  # multi-process sweep
 def test_tiny_local_sweep_makes_tagged_runs_and_a_results_table(tmp_path):
     runs_dir = tmp_path / "runs"
     spec = SweepSpec(tiny_config(FOUR), {"delta": [0.005, 0.02]}, seeds=[0, 1], name="tiny")
@@ -219,6 +220,7 @@ def test_tiny_local_sweep_makes_tagged_runs_and_a_results_table(tmp_path):
     assert [s.sweep_id for s in list_sweeps(runs_dir)] == [result.sweep_id]
 
 
+@pytest.mark.slow  # multi-process sweep
 def test_pool_workers_do_not_rerun_the_main_script(tmp_path, monkeypatch):
     """In a Streamlit server __main__ is the page script that ran last: spawned workers must
     not execute it (it would launch sweeps of its own)."""
@@ -235,6 +237,7 @@ def test_pool_workers_do_not_rerun_the_main_script(tmp_path, monkeypatch):
     assert not marker.exists()
 
 
+@pytest.mark.slow  # multi-process sweep
 def test_failing_and_dying_trials_do_not_stop_the_others(tmp_path):
     runs_dir = tmp_path / "runs"
     spec = SweepSpec(
@@ -264,6 +267,7 @@ def test_failing_and_dying_trials_do_not_stop_the_others(tmp_path):
     assert list(results["n_failed"]) == [0, 2, 2]
 
 
+@pytest.mark.slow  # multi-process sweep
 def test_stop_stops_every_trial_and_leaves_the_rest_pending(tmp_path):
     runs_dir = tmp_path / "runs"
     spec = SweepSpec(tiny_config(FOUR, total_steps=51_200, env_id="SweepSlow-v0"), seeds=[0, 1, 2])
@@ -290,6 +294,7 @@ def test_stop_stops_every_trial_and_leaves_the_rest_pending(tmp_path):
     assert sweep_state(runs_dir, handle.sweep_id) == "stopped"
 
 
+@pytest.mark.slow  # multi-process sweep
 def test_resume_skips_finished_trials_and_continues_stopped_ones(tmp_path):
     runs_dir = tmp_path / "runs"
     base = tiny_config(FOUR, total_steps=4096)
@@ -373,6 +378,7 @@ TINY_ARGS = ["--total-steps", "2048", "--steps-per-iteration", "512", "--vf-epoc
              "--cg-iters", "3"]  # fmt: skip
 
 
+@pytest.mark.slow  # multi-process sweep
 def test_cli_sweep_end_to_end(tmp_path):
     result = run_cli(
         "sweep", "--env", "CartPole-v1", "--delta", "0.005,0.02", "--seeds", "0,1",
@@ -431,6 +437,7 @@ def test_cli_sweep_bad_input_exits_2_and_starts_nothing(tmp_path, capsys, args, 
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # multi-process sweep
 def test_cli_sweep_bad_value_in_a_subprocess(tmp_path):
     result = run_cli("sweep", "--alpha", "0.5,1.5", "--runs-dir", "runs", cwd=tmp_path)
     assert result.returncode == 2
@@ -439,6 +446,7 @@ def test_cli_sweep_bad_value_in_a_subprocess(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # multi-process sweep
 def test_cli_sweep_ctrl_c_stops_the_trials(tmp_path):
     process = subprocess.Popen(
         [
