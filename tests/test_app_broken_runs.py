@@ -76,7 +76,8 @@ def open_page(page: str) -> AppTest:
 @pytest.mark.parametrize(
     ("page", "picker"),
     [
-        ("pages/trust_region.py", "tr_run"),
+        # its charts for each of two dozen broken runs: about 6 s
+        pytest.param("pages/trust_region.py", "tr_run", marks=pytest.mark.slow),
         ("pages/how_trpo_works.py", "how_run"),
         ("pages/replay.py", "replay_run"),
     ],

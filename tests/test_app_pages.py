@@ -28,7 +28,7 @@ def trained(tmp_path_factory) -> Path:
     store = RunStore(root)
     for seed in (0, 1):
         session = TrainingSession.new(
-            tiny_config(seed=seed, total_steps=2048, probe_geometry=True),
+            tiny_config(seed=seed, total_steps=2048, cg_iters=10, probe_geometry=True),
             store,
             name=f"seed {seed}",
         )
