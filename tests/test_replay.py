@@ -39,9 +39,10 @@ def train(env_id: str, root: Path) -> Path:
     return session.run_folder.path
 
 
-@pytest.fixture(scope="module")
-def cartpole_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train("CartPole-v1", tmp_path_factory.mktemp("cartpole-runs"))
+@pytest.fixture
+def cartpole_run(good_run: Path) -> Path:
+    """The session's finished tiny CartPole run (replays only read it)."""
+    return good_run
 
 
 @pytest.fixture(scope="module")
