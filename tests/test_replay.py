@@ -236,6 +236,7 @@ def test_page_with_a_run_without_checkpoint(tmp_path: Path, monkeypatch: pytest.
     assert not at.get("video")
 
 
+@pytest.mark.slow  # renders and encodes a video through the page
 def test_page_plays_an_episode(cartpole_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = replay_page(cartpole_run.parent, monkeypatch)
     assert any("iteration 2 " in m.value for m in at.markdown)
