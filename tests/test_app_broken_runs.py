@@ -79,7 +79,7 @@ def open_page(page: str) -> AppTest:
         # its charts for each of two dozen broken runs: about 6 s
         pytest.param("pages/trust_region.py", "tr_run", marks=pytest.mark.slow),
         ("pages/how_trpo_works.py", "how_run"),
-        ("pages/replay.py", "replay_run"),
+        pytest.param("pages/replay.py", "replay_run", marks=pytest.mark.slow),
     ],
 )
 def test_run_pages_name_every_problem(every_breakage, page, picker):
@@ -143,6 +143,7 @@ def test_train_page_names_every_problem(every_breakage):
     report.assert_none()
 
 
+@pytest.mark.slow  # a sweep of two dozen broken trials and four broken sweeps
 def test_sweeps_page_names_every_problem(every_breakage, broken_runs):
     """A sweep whose trials are the broken runs, and sweeps whose own files are broken."""
     from trpo.config import TRPOConfig

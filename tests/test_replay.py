@@ -64,6 +64,7 @@ def mp4_box_type(video: bytes) -> bytes:
 # --- the library --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # renders and encodes a whole CartPole episode: about 3 s
 def test_cartpole_replay_is_an_mp4_whose_return_matches_evaluate(cartpole_run: Path) -> None:
     replay = render_episode(cartpole_run, seed=7)
     assert isinstance(replay, Replay)
