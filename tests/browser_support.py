@@ -168,15 +168,6 @@ def chart_points(page, kind: str) -> int:
     )
 
 
-def wait_until(predicate, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def metric(page, label: str) -> str:
     card = page.locator("[data-testid=stMetric]", has_text=label).first
     return card.locator("[data-testid=stMetricValue]").inner_text()

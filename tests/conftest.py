@@ -1,17 +1,91 @@
-"""Shared fixtures: one thread for torch, and run folders broken in every way we know of."""
+"""Shared by the tests: one thread for torch, the tiny config, polling helpers, the AppTest
+runs directory, a trained tiny run and run folders broken in every way we know of."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
+from trpo.config import TRPOConfig
+
 # Tiny networks: one thread is fastest and keeps float results reproducible.
 torch.set_num_threads(1)
+
+# A CartPole run that trains in about a second: two iterations of 512 steps on 2 envs.
+TINY: dict[str, Any] = dict(
+    env_id="CartPole-v1",
+    total_steps=1024,
+    steps_per_iteration=512,
+    n_envs=2,
+    vf_epochs=1,
+    cg_iters=5,
+    seed=0,
+)
+
+
+def tiny_config(*layers: str | dict[str, Any], **overrides: Any) -> TRPOConfig:
+    """The tiny config (TINY), then each layer in turn (an env id, or a dict of knobs a test
+    module shares), then `overrides`: tiny_config("Pendulum-v1", SMALL, delta=0.05)."""
+    values = dict(TINY)
+    for layer in layers:
+        values.update({"env_id": layer} if isinstance(layer, str) else layer)
+    return TRPOConfig(**{**values, **overrides})
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60.0, every: float = 0.05) -> bool:
+    """Poll `predicate` until it is true (True) or `timeout` seconds have passed (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return bool(predicate())
+
+
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 60.0, what: str = "condition"
+) -> None:
+    """wait_for, failing the test (AssertionError naming `what`) on a timeout."""
+    if not wait_for(predicate, timeout, every=0.1):
+        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+@pytest.fixture
+def fresh_streamlit() -> Iterator[None]:
+    """Streamlit's caches (the dashboard's registry among them) cleared before and after."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def app_runs_dir(
+    fresh_streamlit: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """An empty runs directory (not yet created) as TRPO_RUNS_DIR, for pages under AppTest.
+    After the test, the runs and sweeps the pages started are stopped and none is left
+    training."""
+    from pages import common
+    from trpo.store import RunStore
+
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("TRPO_RUNS_DIR", str(runs))
+    yield runs
+    common.get_sweep_launches().stop_all()
+    common.get_registry().stop_all(timeout=60)
+    assert not [r.id for r in RunStore(runs).runs() if r.state() == "running"]
+
 
 CONFIG, METRICS, STATUS, META = "config.json", "metrics.jsonl", "status.json", "meta.json"
 CHECKPOINT = "checkpoint.safetensors"
@@ -127,19 +201,10 @@ BREAKAGES: dict[str, tuple[Callable[[Path], None], str]] = {
 @pytest.fixture(scope="session")
 def good_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished tiny CartPole run with metrics, geometry probes and a checkpoint."""
-    from trpo.config import TRPOConfig
     from trpo.session import TrainingSession
     from trpo.store import RunStore
 
-    config = TRPOConfig(
-        env_id="CartPole-v1",
-        total_steps=1024,
-        steps_per_iteration=512,
-        n_envs=2,
-        vf_epochs=1,
-        cg_iters=5,
-        probe_geometry=True,
-    )
+    config = tiny_config(probe_geometry=True)
     session = TrainingSession.new(config, RunStore(tmp_path_factory.mktemp("good")), name="good")
     assert session.run() == "finished"
     return session.run_folder.path

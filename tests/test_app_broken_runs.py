@@ -21,15 +21,11 @@ ON_LOAD = ("checkpoint-other-network",)
 
 
 @pytest.fixture(autouse=True)
-def clear_caches():
+def full_error_details(fresh_streamlit):
     """Fresh caches; full exception details, so that a failure here says what was raised."""
     shown = st.get_option("client.showErrorDetails")
     st.set_option("client.showErrorDetails", "full")
-    st.cache_data.clear()
-    st.cache_resource.clear()
     yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
     st.set_option("client.showErrorDetails", shown)
 
 
@@ -80,9 +76,10 @@ def open_page(page: str) -> AppTest:
 @pytest.mark.parametrize(
     ("page", "picker"),
     [
-        ("pages/trust_region.py", "tr_run"),
+        # its charts for each of two dozen broken runs: about 6 s
+        pytest.param("pages/trust_region.py", "tr_run", marks=pytest.mark.slow),
         ("pages/how_trpo_works.py", "how_run"),
-        ("pages/replay.py", "replay_run"),
+        pytest.param("pages/replay.py", "replay_run", marks=pytest.mark.slow),
     ],
 )
 def test_run_pages_name_every_problem(every_breakage, page, picker):
@@ -125,6 +122,7 @@ def test_runs_page_names_every_problem(every_breakage):
     report.assert_none()
 
 
+@pytest.mark.slow  # the Train page for each of two dozen broken runs
 def test_train_page_names_every_problem(every_breakage):
     report = Report("pages/train.py")
     at = AppTest.from_file(APP, default_timeout=60)
@@ -145,6 +143,7 @@ def test_train_page_names_every_problem(every_breakage):
     report.assert_none()
 
 
+@pytest.mark.slow  # a sweep of two dozen broken trials and four broken sweeps
 def test_sweeps_page_names_every_problem(every_breakage, broken_runs):
     """A sweep whose trials are the broken runs, and sweeps whose own files are broken."""
     from trpo.config import TRPOConfig

@@ -10,31 +10,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from trpo.config import TRPOConfig
+from tests.conftest import tiny_config
 from trpo.session import TrainingSession
 from trpo.store import Run, RunStore
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ("pages/runs.py", "pages/trust_region.py", "pages/how_trpo_works.py")
-
-
-def tiny_config(**overrides) -> TRPOConfig:
-    values = dict(
-        env_id="CartPole-v1",
-        total_steps=2048,
-        steps_per_iteration=512,
-        n_envs=2,
-        vf_epochs=2,
-        cg_iters=10,
-        probe_geometry=True,
-        seed=0,
-    )
-    values.update(overrides)
-    return TRPOConfig(**values)
 
 
 @pytest.fixture(scope="module")
@@ -43,18 +27,17 @@ def trained(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("runs")
     store = RunStore(root)
     for seed in (0, 1):
-        session = TrainingSession.new(tiny_config(seed=seed), store, name=f"seed {seed}")
+        session = TrainingSession.new(
+            tiny_config(seed=seed, total_steps=2048, cg_iters=10, probe_geometry=True),
+            store,
+            name=f"seed {seed}",
+        )
         assert session.run() == "finished"
     return root
 
 
-@pytest.fixture(autouse=True)
-def clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()  # a fresh registry per test (runs are stopped by the tests)
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+# a fresh registry per test (runs are stopped by the tests)
+pytestmark = pytest.mark.usefixtures("fresh_streamlit")
 
 
 @pytest.fixture
@@ -226,6 +209,7 @@ def test_delete_needs_confirmation(runs_dir):
     assert any("Deleted" in s.value for s in at.success)
 
 
+@pytest.mark.slow  # a trainer process
 def test_delete_refuses_running_and_foreign_folders(runs_dir, tmp_path):
     from pages.common import DeleteRefused, delete_run, get_registry
 

@@ -5,24 +5,12 @@ import time
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
-
-from pages import common
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
-@pytest.fixture(autouse=True)
-def runs_dir(tmp_path, monkeypatch):
-    runs = tmp_path / "runs"
-    monkeypatch.setenv("TRPO_RUNS_DIR", str(runs))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield runs
-    common.get_sweep_launches().stop_all()
-    st.cache_resource.clear()
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("app_runs_dir")
 
 
 def open_sweeps() -> AppTest:
@@ -50,7 +38,7 @@ def test_page_renders_without_sweeps():
     assert any("No sweep yet" in i.value for i in at.info)
 
 
-def test_bad_values_show_the_problem_and_launch_nothing(runs_dir):
+def test_bad_values_show_the_problem_and_launch_nothing(app_runs_dir):
     at = tiny(open_sweeps())
     at.text_input(key="sweep_values_delta").set_value("0.01, -1").run()
     assert any("delta" in e.value for e in at.error)
@@ -58,10 +46,11 @@ def test_bad_values_show_the_problem_and_launch_nothing(runs_dir):
     at.text_input(key="sweep_values_delta").set_value("0.01").run()
     at.text_input(key="sweep_seeds").set_value("zero").run()
     assert any("seeds" in e.value for e in at.error)
-    assert not (runs_dir / "sweeps").exists()
+    assert not (app_runs_dir / "sweeps").exists()
 
 
-def test_tiny_sweep_runs_and_shows_results(runs_dir):
+@pytest.mark.slow  # a sweep of trainer processes started from the page
+def test_tiny_sweep_runs_and_shows_results(app_runs_dir):
     at = tiny(open_sweeps())
     assert any("4 trials" in c.value for c in at.caption)
     at.button(key="sweep_launch").click().run()
@@ -96,5 +85,5 @@ def test_tiny_sweep_runs_and_shows_results(runs_dir):
     titles = {spec["layout"].get("title", {}).get("text") for spec in specs}
     assert "Final return vs delta" in titles
     assert at.get("download_button")
-    folders = [p for p in runs_dir.iterdir() if (p / "config.json").exists()]
+    folders = [p for p in app_runs_dir.iterdir() if (p / "config.json").exists()]
     assert len(folders) == 4

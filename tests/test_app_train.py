@@ -20,6 +20,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pages import common
+from tests.conftest import wait_until
 from trpo.config import TRPOConfig
 from trpo.presets import preset
 from trpo.store import Run, RunStore
@@ -30,30 +31,12 @@ SMALL = {"steps_per_iteration": 512, "n_envs": 2, "total_steps": 4096}
 LONG = {**SMALL, "total_steps": 50_000_000}
 
 
-@pytest.fixture(autouse=True)
-def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    runs = tmp_path / "runs"
-    monkeypatch.setenv("TRPO_RUNS_DIR", str(runs))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield runs
-    common.get_registry().stop_all(timeout=60)
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    assert not trainers(runs)
+pytestmark = pytest.mark.usefixtures("app_runs_dir")
 
 
 def trainers(runs: Path) -> list[Run]:
     """The runs a live process is training."""
     return [r for r in RunStore(runs).runs() if r.state() == "running"]
-
-
-def wait_until(predicate, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
 
 
 def stop_and_wait(at: AppTest, run: Run) -> None:
@@ -136,18 +119,18 @@ def test_page_renders_with_defaults() -> None:
     ],
 )
 def test_bad_inputs_show_the_problem_and_start_nothing(
-    runs_dir: Path, knobs: dict[str, int], message: str
+    app_runs_dir: Path, knobs: dict[str, int], message: str
 ) -> None:
     at = set_knobs(open_app(), **knobs)
     assert any(message in e for e in errors(at)), errors(at)
     assert at.button(key="start").disabled
     at.run()  # a browser cannot click a disabled button; reruns start nothing either
     assert not at.exception
-    assert run_folders(runs_dir) == []
+    assert run_folders(app_runs_dir) == []
     assert common.get_registry().active() == []
 
 
-def test_unparsable_hidden_sizes_are_reported(runs_dir: Path) -> None:
+def test_unparsable_hidden_sizes_are_reported(app_runs_dir: Path) -> None:
     at = open_app()
     at.text_input(key="hidden_sizes").input("64,wide").run()
     assert any("hidden_sizes" in e for e in errors(at))
@@ -156,11 +139,12 @@ def test_unparsable_hidden_sizes_are_reported(runs_dir: Path) -> None:
     assert not errors(at)
 
 
-def test_start_shows_live_charts_then_stop_and_resume(runs_dir: Path) -> None:
+@pytest.mark.slow  # trainer processes started from the page
+def test_start_shows_live_charts_then_stop_and_resume(app_runs_dir: Path) -> None:
     at = set_knobs(open_app(), **LONG)
     at.button(key="start").click().run()
     assert not at.exception and not errors(at)
-    [run_dir] = run_folders(runs_dir)
+    [run_dir] = run_folders(app_runs_dir)
     assert at.session_state["current_run"] == run_dir.name
     assert at.session_state["selected_run"] == run_dir.name
     wait_for_iterations(at, run_dir, 2)
@@ -180,9 +164,9 @@ def test_start_shows_live_charts_then_stop_and_resume(runs_dir: Path) -> None:
     assert any(run_dir.name in s.value for s in at.subheader)
     assert not at.button(key="stop").disabled
 
-    run = RunStore(runs_dir).runs()[0]
+    run = RunStore(app_runs_dir).runs()[0]
     stop_and_wait(at, run)
-    assert not trainers(runs_dir)
+    assert not trainers(app_runs_dir)
     assert {m.label: m.value for m in at.metric}["Status"] == "stopped"
     assert at.button(key="stop").disabled
     assert not at.button(key="resume").disabled
@@ -190,49 +174,52 @@ def test_start_shows_live_charts_then_stop_and_resume(runs_dir: Path) -> None:
     at.button(key="resume").click().run()
     assert not at.exception and not errors(at)
     assert {m.label: m.value for m in at.metric}["Status"] == "running"
-    assert not at.button(key="stop").disabled and len(trainers(runs_dir)) == 1
-    assert run_folders(runs_dir) == [run_dir]  # resumed in place
+    assert not at.button(key="stop").disabled and len(trainers(app_runs_dir)) == 1
+    assert run_folders(app_runs_dir) == [run_dir]  # resumed in place
     stop_and_wait(at, run)
-    assert not trainers(runs_dir)
+    assert not trainers(app_runs_dir)
 
 
-def test_double_start_and_a_second_tab_give_one_run(runs_dir: Path) -> None:
+@pytest.mark.slow  # trainer processes started from the page
+def test_double_start_and_a_second_tab_give_one_run(app_runs_dir: Path) -> None:
     at = set_knobs(open_app(), **LONG)
     at.button(key="start").click().run()
     at.button(key="start").click().run()
     other_tab = set_knobs(open_app(), **LONG)
     other_tab.button(key="start").click().run()
     assert not at.exception and not other_tab.exception
-    assert len(run_folders(runs_dir)) == 1
-    assert len(trainers(runs_dir)) == 1 and len(common.get_registry().active()) == 1
+    assert len(run_folders(app_runs_dir)) == 1
+    assert len(trainers(app_runs_dir)) == 1 and len(common.get_registry().active()) == 1
     assert other_tab.session_state["current_run"] == at.session_state["current_run"]
     # the second tab can stop the run the first one started (the registry is the server's)
-    stop_and_wait(other_tab, RunStore(runs_dir).runs()[0])
-    assert not trainers(runs_dir)
+    stop_and_wait(other_tab, RunStore(app_runs_dir).runs()[0])
+    assert not trainers(app_runs_dir)
 
 
-def test_cache_clear_keeps_training_and_the_page_finds_the_run(runs_dir: Path) -> None:
+@pytest.mark.slow  # trainer processes started from the page
+def test_cache_clear_keeps_training_and_the_page_finds_the_run(app_runs_dir: Path) -> None:
     at = set_knobs(open_app(), **LONG)
     at.button(key="start").click().run()
-    [run_dir] = run_folders(runs_dir)
+    [run_dir] = run_folders(app_runs_dir)
     wait_for_iterations(at, run_dir, 1)
     st.cache_resource.clear()  # what "Clear caches" in Streamlit's menu does
     st.cache_data.clear()
     wait_for_iterations(at, run_dir, 3)  # still training
-    assert len(trainers(runs_dir)) == 1
+    assert len(trainers(app_runs_dir)) == 1
     fresh = open_app()  # a new session after the clear: the same run, still stoppable
     assert {m.label: m.value for m in fresh.metric}["Status"] == "running"
     assert [h.run_id for h in common.get_registry().active()] == [run_dir.name]  # found again
     assert not fresh.button(key="stop").disabled
-    stop_and_wait(fresh, RunStore(runs_dir).runs()[0])
-    assert not trainers(runs_dir)
+    stop_and_wait(fresh, RunStore(app_runs_dir).runs()[0])
+    assert not trainers(app_runs_dir)
 
 
-def test_demo_starts_cartpole_with_the_preset(runs_dir: Path) -> None:
+@pytest.mark.slow  # trainer processes started from the page
+def test_demo_starts_cartpole_with_the_preset(app_runs_dir: Path) -> None:
     at = open_app()
     at.button(key="demo").click().run()
     assert not at.exception and not errors(at)
-    [run_dir] = run_folders(runs_dir)
+    [run_dir] = run_folders(app_runs_dir)
     config = TRPOConfig.from_json((run_dir / "config.json").read_text())
     assert config == preset("CartPole-v1", probe_geometry=True)
     assert json.loads((run_dir / "meta.json").read_text())["name"] == "CartPole demo"
@@ -240,7 +227,7 @@ def test_demo_starts_cartpole_with_the_preset(runs_dir: Path) -> None:
     assert at.session_state["preset"] == "CartPole-v1"
     assert at.session_state["steps_per_iteration"] == "1024"
     at.button(key="start").click().run()
-    assert len(run_folders(runs_dir)) == 1 and len(trainers(runs_dir)) == 1
+    assert len(run_folders(app_runs_dir)) == 1 and len(trainers(app_runs_dir)) == 1
 
 
 def test_preset_fills_the_knobs() -> None:
@@ -266,7 +253,8 @@ def form_config(at: AppTest) -> TRPOConfig:
     return config
 
 
-def test_after_the_demo_another_env_gets_every_knob_of_its_own_preset(runs_dir: Path) -> None:
+@pytest.mark.slow  # trainer processes started from the page
+def test_after_the_demo_another_env_gets_every_knob_of_its_own_preset(app_runs_dir: Path) -> None:
     at = open_app()
     at.button(key="demo").click().run()
     at.selectbox(key="env_id").set_value("Pendulum-v1").run()
@@ -291,7 +279,7 @@ def test_after_the_demo_another_env_gets_every_knob_of_its_own_preset(runs_dir: 
     ],
 )
 def test_what_is_typed_is_kept_and_refused_inline(
-    runs_dir: Path, key: str, typed: str, message: str
+    app_runs_dir: Path, key: str, typed: str, message: str
 ) -> None:
     at = open_app()
     at.text_input(key=key).input(typed).run()
@@ -300,33 +288,36 @@ def test_what_is_typed_is_kept_and_refused_inline(
     assert message in errors(at)
     assert at.button(key="start").disabled
     at.run()
-    assert run_folders(runs_dir) == []
+    assert run_folders(app_runs_dir) == []
 
 
-def test_capacity_limit_shows_the_message(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.slow  # trainer processes started from the page
+def test_capacity_limit_shows_the_message(
+    app_runs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(common, "MAX_CONCURRENT_RUNS", 1)
     at = set_knobs(open_app(), **LONG)
     at.button(key="start").click().run()
-    assert len(trainers(runs_dir)) == 1
+    assert len(trainers(app_runs_dir)) == 1
     at = set_knobs(at, seed=1)  # a different config: not the same run
     at.button(key="start").click().run()
     assert not at.exception
     assert any("limit is 1" in e for e in errors(at)), errors(at)
-    assert len(run_folders(runs_dir)) == 1 and len(trainers(runs_dir)) == 1
+    assert len(run_folders(app_runs_dir)) == 1 and len(trainers(app_runs_dir)) == 1
 
 
-def test_failed_run_shows_its_error(runs_dir: Path) -> None:
-    run = RunStore(runs_dir).create(TRPOConfig(**SMALL), name="broken")
+def test_failed_run_shows_its_error(app_runs_dir: Path) -> None:
+    run = RunStore(app_runs_dir).create(TRPOConfig(**SMALL), name="broken")
     run.set_status("failed", error="iteration 3: FloatingPointError: NaN in the policy")
     at = open_app()
     assert any("NaN in the policy" in e for e in errors(at)), errors(at)
     assert {m.label: m.value for m in at.metric}["Status"] == "failed"
 
 
-def test_cli_run_is_shown_and_stop_asks_its_process(runs_dir: Path) -> None:
-    store = RunStore(runs_dir)
+def test_cli_run_is_shown_and_stop_asks_its_process(app_runs_dir: Path) -> None:
+    store = RunStore(app_runs_dir)
     cli = store.create(TRPOConfig(**SMALL), name="from the CLI")  # status running, our pid
-    cli = Run(cli.path.rename(runs_dir / ("20000101-000000-" + cli.id.split("-", 2)[2])))
+    cli = Run(cli.path.rename(app_runs_dir / ("20000101-000000-" + cli.id.split("-", 2)[2])))
     newer = store.create(TRPOConfig(**SMALL), name="finished later")
     newer.set_status("finished")
     at = open_app()  # a running run is shown before a newer finished one
@@ -361,12 +352,13 @@ def _dead_pid() -> int:
     pytest.skip("no free pid")
 
 
-def test_a_killed_trainer_shows_as_failed_and_the_app_stays_up(runs_dir: Path) -> None:
+@pytest.mark.slow  # trainer processes started from the page
+def test_a_killed_trainer_shows_as_failed_and_the_app_stays_up(app_runs_dir: Path) -> None:
     """The trainer process dies mid-run (SIGKILL: no chance to write a status): the page shows
     the failure with the exit code, the last checkpoint stays loadable, the app stays up."""
     at = set_knobs(open_app(), **{**LONG, "checkpoint_every": 1})
     at.button(key="start").click().run()
-    [run_dir] = run_folders(runs_dir)
+    [run_dir] = run_folders(app_runs_dir)
     wait_for_iterations(at, run_dir, 2)
     handle = common.get_registry().get(run_dir.name)
     os.kill(handle.process.pid, signal.SIGKILL)
@@ -385,9 +377,9 @@ def finished_run(runs: Path, **knobs: object) -> Run:
     return run
 
 
-def test_a_link_to_a_run_shows_it_with_its_settings(runs_dir: Path) -> None:
-    linked = finished_run(runs_dir, delta=0.03, alpha=0.6, max_backtracks=4, seed=5)
-    finished_run(runs_dir, delta=0.01)  # newer: shown without a link
+def test_a_link_to_a_run_shows_it_with_its_settings(app_runs_dir: Path) -> None:
+    linked = finished_run(app_runs_dir, delta=0.03, alpha=0.6, max_backtracks=4, seed=5)
+    finished_run(app_runs_dir, delta=0.01)  # newer: shown without a link
     at = AppTest.from_file(APP, default_timeout=30)
     at.query_params["run"] = linked.id
     at.run()
@@ -397,8 +389,8 @@ def test_a_link_to_a_run_shows_it_with_its_settings(runs_dir: Path) -> None:
     assert not any("differ from the run on display" in c.value for c in at.caption)
 
 
-def test_the_sidebar_says_when_it_is_not_the_shown_runs_and_can_take_it(runs_dir: Path) -> None:
-    run = finished_run(runs_dir, delta=0.03, seed=5)
+def test_the_sidebar_says_when_it_is_not_the_shown_runs_and_can_take_it(app_runs_dir: Path) -> None:
+    run = finished_run(app_runs_dir, delta=0.03, seed=5)
     at = open_app()
     assert at.selectbox(key="train_run").value == run.id
     notes = [c.value for c in at.caption if "differ from the run on display" in c.value]
@@ -408,7 +400,7 @@ def test_the_sidebar_says_when_it_is_not_the_shown_runs_and_can_take_it(runs_dir
     assert not any("differ from the run on display" in c.value for c in at.caption)
 
 
-def test_the_form_lives_in_the_url_and_survives_a_reload(runs_dir: Path) -> None:
+def test_the_form_lives_in_the_url_and_survives_a_reload(app_runs_dir: Path) -> None:
     at = open_app()
     at.selectbox(key="env_id").set_value("Pendulum-v1").run()
     at.text_input(key="delta").input("0.05").run()

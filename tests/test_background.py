@@ -9,25 +9,14 @@ import time
 
 import pytest
 
+from tests.conftest import tiny_config, wait_for
 from trpo.background import CapacityError, TrainingRegistry
-from trpo.config import ConfigError, TRPOConfig
+from trpo.config import ConfigError
 from trpo.envs import EnvError
 from trpo.store import RunStore, RunStoreError, load_metrics, open_run
 
-
-def config(**overrides) -> TRPOConfig:
-    values = dict(total_steps=1_000_000, steps_per_iteration=512, vf_epochs=1, cg_iters=3)
-    values.update(overrides)
-    return TRPOConfig(**values)
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+# trains until stopped
+ENDLESS = dict(total_steps=1_000_000, cg_iters=3)
 
 
 def records(run_dir) -> int:
@@ -42,9 +31,10 @@ def registry(tmp_path):
     assert not reg.active()
 
 
+@pytest.mark.slow  # trainer processes
 def test_same_config_twice_gives_one_trainer_process(registry, tmp_path):
-    first = registry.start(config())
-    again = registry.start(config())
+    first = registry.start(tiny_config(ENDLESS))
+    again = registry.start(tiny_config(ENDLESS))
     assert again is first
     assert first.process is not None and first.process.pid != os.getpid()
     assert open_run(first.run_dir).status()["pid"] == first.process.pid
@@ -52,19 +42,21 @@ def test_same_config_twice_gives_one_trainer_process(registry, tmp_path):
     assert wait_for(lambda: records(first.run_dir) >= 1)  # the process really trains
 
 
+@pytest.mark.slow  # trainer processes
 def test_cap_refuses_another_run_and_stop_frees_a_place(registry):
-    a = registry.start(config(seed=1))
-    registry.start(config(seed=2))
+    a = registry.start(tiny_config(ENDLESS, seed=1))
+    registry.start(tiny_config(ENDLESS, seed=2))
     with pytest.raises(CapacityError, match="limit is 2"):
-        registry.start(config(seed=3))
+        registry.start(tiny_config(ENDLESS, seed=3))
     assert registry.stop(a.run_id, timeout=60)
     assert wait_for(lambda: a.outcome is not None) and a.outcome == "stopped"
-    registry.start(config(seed=3))
+    registry.start(tiny_config(ENDLESS, seed=3))
     assert len(registry.active()) == 2
 
 
+@pytest.mark.slow  # trainer processes
 def test_stop_ends_the_process_after_an_iteration_with_a_checkpoint(registry):
-    handle = registry.start(config())
+    handle = registry.start(tiny_config(ENDLESS))
     assert wait_for(lambda: records(handle.run_dir) >= 2)
     started = time.monotonic()
     assert registry.stop(handle.run_id, timeout=60)
@@ -78,15 +70,16 @@ def test_stop_ends_the_process_after_an_iteration_with_a_checkpoint(registry):
 
 def test_bad_input_raises_before_anything_starts(registry, tmp_path):
     with pytest.raises(ConfigError):
-        registry.start(config(delta=-1.0))
+        registry.start(tiny_config(ENDLESS, delta=-1.0))
     with pytest.raises(EnvError):
-        registry.start(config(env_id="NotThere-v0"))
+        registry.start(tiny_config(ENDLESS, env_id="NotThere-v0"))
     assert not registry.handles()
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.slow  # trainer processes
 def test_a_killed_trainer_is_marked_failed_not_running(registry):
-    handle = registry.start(config())
+    handle = registry.start(tiny_config(ENDLESS))
     assert wait_for(lambda: records(handle.run_dir) >= 1)
     handle.process.send_signal(signal.SIGKILL)
     assert wait_for(lambda: handle.outcome is not None)
@@ -95,35 +88,38 @@ def test_a_killed_trainer_is_marked_failed_not_running(registry):
     assert "exit code -9" in status["error"]
 
 
+@pytest.mark.slow  # trainer processes
 def test_a_checkpoint_that_no_longer_fits_is_refused_before_a_process_starts(registry):
-    handle = registry.start(config())
+    handle = registry.start(tiny_config(ENDLESS))
     assert wait_for(lambda: records(handle.run_dir) >= 1)
     assert registry.stop(handle.run_id, timeout=60)
     run = open_run(handle.run_dir)
-    run.write_config(config(hidden_sizes=(8,)))  # no longer fits the checkpoint
+    run.write_config(tiny_config(ENDLESS, hidden_sizes=(8,)))  # no longer fits the checkpoint
     with pytest.raises(RunStoreError, match="does not match"):
         registry.resume(handle.run_dir)
     assert registry.get(handle.run_id) is handle and run.state() == "stopped"
 
 
+@pytest.mark.slow  # trainer processes
 def test_a_trainer_process_that_cannot_start_says_why_in_the_status(registry, capsys):
     """What the server checked can change before the process starts (files edited between
     the two): the process marks the run failed with the reason and exits 1."""
     from trpo import trainer_process
 
-    handle = registry.start(config())
+    handle = registry.start(tiny_config(ENDLESS))
     assert wait_for(lambda: records(handle.run_dir) >= 1)
     assert registry.stop(handle.run_id, timeout=60)
     run = open_run(handle.run_dir)
-    run.write_config(config(hidden_sizes=(8,)))
+    run.write_config(tiny_config(ENDLESS, hidden_sizes=(8,)))
     assert trainer_process.main([str(handle.run_dir)]) == 1
     status = run.status()
     assert status["state"] == "failed" and status["error"].startswith("could not start")
     assert "does not match" in status["error"] and "does not match" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # trainer processes
 def test_an_unreadable_checkpoint_is_refused_before_a_process_starts(registry):
-    handle = registry.start(config())
+    handle = registry.start(tiny_config(ENDLESS))
     assert wait_for(lambda: records(handle.run_dir) >= 1)
     assert registry.stop(handle.run_id, timeout=60)
     (handle.run_dir / "checkpoint.safetensors").write_bytes(b"not a checkpoint")
@@ -133,8 +129,9 @@ def test_an_unreadable_checkpoint_is_refused_before_a_process_starts(registry):
     assert open_run(handle.run_dir).state() == "stopped"
 
 
+@pytest.mark.slow  # trainer processes
 def test_resume_continues_a_stopped_run_in_a_new_process(registry):
-    handle = registry.start(config())
+    handle = registry.start(tiny_config(ENDLESS))
     assert wait_for(lambda: records(handle.run_dir) >= 1)
     assert registry.stop(handle.run_id, timeout=60)
     done = records(handle.run_dir)
@@ -147,8 +144,9 @@ def test_resume_continues_a_stopped_run_in_a_new_process(registry):
     assert iterations == list(range(1, len(iterations) + 1))
 
 
+@pytest.mark.slow  # trainer processes
 def test_resume_refuses_a_budget_already_trained(registry):
-    handle = registry.start(config(total_steps=1024))
+    handle = registry.start(tiny_config(ENDLESS, total_steps=1024))
     assert wait_for(lambda: handle.outcome is not None) and handle.outcome == "finished"
     with pytest.raises(ConfigError, match="already trained"):
         registry.resume(handle.run_dir)
@@ -156,17 +154,18 @@ def test_resume_refuses_a_budget_already_trained(registry):
         registry.resume(handle.run_dir, total_steps=1024)
 
 
+@pytest.mark.slow  # trainer processes
 def test_a_new_registry_finds_the_live_runs_and_stops_them(registry, tmp_path):
     """A cleared cache or a restarted server makes a new registry: it adopts the runs still
     training (they count towards the cap, a same-config start returns them) and stops them."""
-    handle = registry.start(config())
+    handle = registry.start(tiny_config(ENDLESS))
     assert wait_for(lambda: records(handle.run_dir) >= 1)
     fresh = TrainingRegistry(tmp_path / "runs", max_concurrent=1)
     [found] = fresh.active()
     assert found.run_id == handle.run_id and found.process is None
-    assert fresh.start(config()) is found
+    assert fresh.start(tiny_config(ENDLESS)) is found
     with pytest.raises(CapacityError):
-        fresh.start(config(seed=9))
+        fresh.start(tiny_config(ENDLESS, seed=9))
     assert fresh.stop(found.run_id, timeout=60)
     assert open_run(handle.run_dir).state() == "stopped"
     assert wait_for(lambda: handle.outcome == "stopped")
@@ -184,6 +183,7 @@ os.kill(os.getpid(), signal.SIGKILL)  # the server dies without any cleanup
 """
 
 
+@pytest.mark.slow  # trainer processes
 def test_a_trainer_outlives_the_server_that_started_it(tmp_path):
     runs = tmp_path / "runs"
     launcher = subprocess.run(
@@ -200,6 +200,7 @@ def test_a_trainer_outlives_the_server_that_started_it(tmp_path):
     assert run.load_checkpoint().meta["iteration"] == records(run_dir)
 
 
+@pytest.mark.slow  # trainer processes
 def test_stop_reaches_a_cli_run(tmp_path):
     runs = tmp_path / "runs"
     knobs = ["--total-steps", "1000000", "--steps-per-iteration", "512", "--vf-epochs", "1"]

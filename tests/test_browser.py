@@ -25,11 +25,11 @@ from tests.browser_support import (
     shot,
     slots,
     state_of,
-    wait_until,
     warm,
 )
+from tests.conftest import wait_until
 
-pytestmark = needs_chromium
+pytestmark = [needs_chromium, pytest.mark.slow]  # a Streamlit server and Chromium
 
 
 @pytest.fixture(scope="module")

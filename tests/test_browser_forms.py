@@ -32,9 +32,9 @@ from tests.browser_support import (
     start_server,
     state_of,
     stop_server,
-    wait_until,
     warm,
 )
+from tests.conftest import wait_until
 from trpo.compare import METRICS
 from trpo.config import TRPOConfig
 from trpo.presets import preset

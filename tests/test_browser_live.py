@@ -25,14 +25,14 @@ from tests.browser_support import (
     serve,
     set_number,
     shot,
-    wait_until,
     warm,
 )
+from tests.conftest import wait_until
 from tests.live_helpers import SPIKES, synthetic_record, synthetic_run
 from trpo import live_layout, live_series
 from trpo.store import load_metrics
 
-pytestmark = needs_chromium
+pytestmark = [needs_chromium, pytest.mark.slow]  # a Streamlit server and Chromium
 
 STATS = "() => ({...(window.__trpoLiveCharts || {})})"
 CHART = "name => document.querySelector(`.st-key-live_charts [data-chart=${name}]`)"
@@ -66,7 +66,7 @@ def drawn(page) -> bool:
     return bool(stats(page).get("fulls")) and chart_points(page, "kl") > 0
 
 
-@pytest.mark.slow  # trains CartPole for a few iterations: about 15 s
+# trains CartPole for a few iterations: about 15 s
 def test_zoom_legend_and_hover_survive_refreshes_while_a_run_trains(server, browser):
     url, _ = server
     page = new_tab(browser, url, height=720)
@@ -109,7 +109,7 @@ def test_zoom_legend_and_hover_survive_refreshes_while_a_run_trains(server, brow
     page.context.close()
 
 
-@pytest.mark.slow  # two idle windows, one of them 5 s refreshes: about 25 s
+# two idle windows, one of them 5 s refreshes: about 25 s
 def test_no_new_record_sends_and_draws_nothing(server, browser):
     url, runs = server
     run = synthetic_run(runs, 60, "idle then growing", seed=2)

@@ -21,9 +21,9 @@ from tests.browser_support import (
     start_server,
     state_of,
     stop_server,
-    wait_until,
     warm,
 )
+from tests.conftest import wait_until
 from trpo.store import load_metrics, open_run
 
 pytestmark = [needs_chromium, pytest.mark.slow]

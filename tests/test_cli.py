@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import tiny_config
 from trpo.cli import build_parser, config_from_args, main
 from trpo.config import TRPOConfig
 from trpo.presets import PRESETS
@@ -25,6 +26,18 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+def cli_in_process(*args: str, cwd: Path, monkeypatch, capsys) -> tuple[int, str, str]:
+    """`python -m trpo ARGS` run by this process in `cwd`: (exit code, stdout, stderr)."""
+    monkeypatch.chdir(cwd)
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.slow  # python -m trpo processes
 def test_train_eval_list_end_to_end(tmp_path):
     result = run_cli(
         "train",
@@ -93,16 +106,31 @@ def test_train_eval_list_end_to_end(tmp_path):
         (["eval", "missing", "--episodes", "0"], "episodes"),
     ],
 )
-def test_bad_input_exits_2_with_a_message_and_creates_nothing(tmp_path, args, message):
-    result = (
-        run_cli(*args, "--runs-dir", "runs", cwd=tmp_path)
-        if args[0] == "train"
-        else (run_cli(*args, cwd=tmp_path))
+def test_bad_input_exits_2_with_a_message_and_creates_nothing(
+    tmp_path, monkeypatch, capsys, args, message
+):
+    runs = ["--runs-dir", "runs"] if args[0] == "train" else []
+    code, _, err = cli_in_process(
+        *args, *runs, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys
     )
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow  # python -m trpo processes
+def test_bad_input_in_a_process_of_its_own_exits_2_without_a_traceback(tmp_path):
+    """The same through `python -m trpo`, once for a bad value and once for an unknown env."""
+    for args, message in [
+        (["train", "--delta", "abc"], "delta (the KL limit) must be a number, got 'abc'"),
+        (["train", "--env", "NotAnEnv-v9"], "not a registered"),
+    ]:
+        result = run_cli(*args, "--runs-dir", "runs", cwd=tmp_path)
+        assert result.returncode == 2
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
+        assert not (tmp_path / "runs").exists()
 
 
 def test_every_config_knob_is_an_option():
@@ -155,28 +183,31 @@ def test_main_returns_2_on_config_error(capsys):
 # --- budgets mean what they say ----------------------------------------------------------------
 
 
-def test_resume_to_a_budget_already_trained_is_refused(tmp_path):
-    first = run_cli(
+def test_resume_to_a_budget_already_trained_is_refused(tmp_path, monkeypatch, capsys):
+    def cli(*args: str) -> tuple[int, str, str]:
+        return cli_in_process(*args, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+
+    code, _, err = cli(
         "train", "--preset", "CartPole-v1", "--total-steps", "2048", "--vf-epochs", "1",
-        "--quiet", "--runs-dir", "runs", cwd=tmp_path,
+        "--quiet", "--runs-dir", "runs",
     )  # fmt: skip
-    assert first.returncode == 0, first.stderr
+    assert code == 0, err
     (folder,) = (tmp_path / "runs").iterdir()
     config_before = (folder / "config.json").read_text()
     metrics_before = (folder / "metrics.jsonl").read_text()
     for budget in ("1024", "2048"):
-        again = run_cli("train", "--resume", str(folder), "--total-steps", budget, cwd=tmp_path)
-        assert again.returncode == 2, again.stderr
-        assert "2,048 steps this run has already trained" in again.stderr
-        assert "Traceback" not in again.stderr
-    finished = run_cli("train", "--resume", str(folder), cwd=tmp_path)  # nothing left to do
-    assert finished.returncode == 2
-    assert "already trained its 2,048 steps" in finished.stderr
+        code, _, err = cli("train", "--resume", str(folder), "--total-steps", budget)
+        assert code == 2, err
+        assert "2,048 steps this run has already trained" in err
+        assert "Traceback" not in err
+    code, _, err = cli("train", "--resume", str(folder))  # nothing left to do
+    assert code == 2
+    assert "already trained its 2,048 steps" in err
     assert (folder / "config.json").read_text() == config_before
     assert (folder / "metrics.jsonl").read_text() == metrics_before
-    more = run_cli("train", "--resume", str(folder), "--total-steps", "3000", cwd=tmp_path)
-    assert more.returncode == 0, more.stderr
-    assert "finished: 3 iterations, 3,072 steps" in more.stdout
+    code, out, err = cli("train", "--resume", str(folder), "--total-steps", "3000")
+    assert code == 0, err
+    assert "finished: 3 iterations, 3,072 steps" in out
 
 
 def test_budgets_are_rounded_up_to_whole_iterations():
@@ -211,6 +242,7 @@ def run_cli_with_user_envs(*args: str, cwd: Path, timeout: float = 60):
     )
 
 
+@pytest.mark.slow  # python -m trpo processes
 def test_eval_of_an_env_whose_episodes_never_end_stops_at_the_cap(tmp_path):
     trained = run_cli_with_user_envs(
         "train", "--env", "NeverEnds-v0", "--total-steps", "512", "--steps-per-iteration",
@@ -237,14 +269,14 @@ def test_eval_uses_the_env_time_limit_and_reports_no_cut(tmp_path):
     from trpo.session import TrainingSession
     from trpo.store import RunStore
 
-    config = TRPOConfig(env_id="Pendulum-v1", total_steps=512, steps_per_iteration=512)
-    session = TrainingSession.new(config, RunStore(tmp_path))
+    session = TrainingSession.new(tiny_config("Pendulum-v1", total_steps=512), RunStore(tmp_path))
     session.run(None)
     result = evaluate(session.run_folder.path, episodes=2)
     assert result.lengths == [200, 200] and result.cut == [False, False]
     assert result.max_steps == 200
 
 
+@pytest.mark.slow  # python -m trpo processes
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_interrupting_train_stops_after_the_iteration_with_a_checkpoint(tmp_path, how):
     """The first Ctrl-C (or a SIGTERM) stops the run after its current iteration: state

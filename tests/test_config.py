@@ -28,8 +28,15 @@ def test_defaults_are_valid():
     assert isinstance(config.hidden_sizes, tuple)
 
 
-def test_config_error_is_a_value_error():
-    assert issubclass(ConfigError, ValueError)
+def test_a_bad_config_reaches_value_error_handlers_with_every_problem():
+    """Callers that catch ValueError (the CLI's option parsers, the Train form, run checks)
+    get a bad config's ConfigError, whose message lists each problem."""
+    with pytest.raises(ValueError, match="delta") as info:
+        TRPOConfig(delta=-1.0, alpha=2.0)
+    assert isinstance(info.value, ConfigError)
+    assert len(info.value.problems) == 2
+    assert str(info.value) == "; ".join(info.value.problems)
+    assert any("alpha" in problem for problem in info.value.problems)
 
 
 @pytest.mark.parametrize(
@@ -88,10 +95,16 @@ def test_steps_per_iteration_messages_say_what_is_wrong():
     assert "at least" in small and "8" in small
 
 
-def test_edge_values_are_accepted():
-    TRPOConfig(delta=1.0, gamma=1.0, gae_lambda=0.0, max_backtracks=MAX_BACKTRACKS_CAP)
-    TRPOConfig(gae_lambda=1.0, n_envs=4, steps_per_iteration=8, total_steps=8)
-    TRPOConfig(hidden_sizes=[32])  # a list from JSON becomes a tuple
+def test_edge_values_are_accepted_and_kept():
+    edges = dict(delta=1.0, gamma=1.0, gae_lambda=0.0, max_backtracks=MAX_BACKTRACKS_CAP)
+    config = TRPOConfig(**edges)
+    assert {k: getattr(config, k) for k in edges} == edges
+    smallest = dict(gae_lambda=1.0, n_envs=4, steps_per_iteration=8, total_steps=8)
+    config = TRPOConfig(**smallest)
+    assert {k: getattr(config, k) for k in smallest} == smallest
+    assert config.steps_per_env == 2
+    config = TRPOConfig(hidden_sizes=[32])  # a list from JSON becomes a tuple
+    assert config.hidden_sizes == (32,) and isinstance(config.hidden_sizes, tuple)
 
 
 def test_several_problems_are_all_listed():

@@ -10,7 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from trpo.store import load_metrics, open_run
+
+pytestmark = pytest.mark.slow  # 20 CLI trainer processes killed and resumed
 
 ROOT = Path(__file__).resolve().parent.parent
 KILLS = 20

@@ -13,6 +13,7 @@ from trpo.envs import EnvError, make_vector_env
 register_contract_envs()
 
 
+@pytest.mark.slow  # python -m trpo processes
 @pytest.mark.parametrize("env_id, shape", [("WrongShape-v0", "(4, 1)"), ("LongShape-v0", "(5,)")])
 def test_wrong_observation_shape_is_refused_at_creation(tmp_path, env_id, shape):
     result = run_cli_with_user_envs(
@@ -48,6 +49,7 @@ def test_contract_check_names_reward_and_flags_problems():
     check_contract(BoxFour(), "Fine-v0")  # the declared shape passes
 
 
+@pytest.mark.slow  # python -m trpo processes
 @pytest.mark.parametrize(
     "env_id, problem",
     [

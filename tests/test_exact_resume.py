@@ -24,7 +24,9 @@ def comparable(rows):
     [
         ("CartPole-v1", {}),
         ("Pendulum-v1", {"normalize_observations": True, "normalize_rewards": True}),
-        ("Hopper-v5", {"normalize_observations": True}),
+        pytest.param(  # MuJoCo: the slowest of the three
+            "Hopper-v5", {"normalize_observations": True}, marks=pytest.mark.slow
+        ),
     ],
 )
 def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, env_id, extra):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import tiny_config
 from trpo.config import ConfigError, TRPOConfig
 from trpo.session import TrainingSession
 from trpo.store import RunStore, RunStoreError, load_metrics
@@ -29,9 +30,7 @@ def cli(*args, cwd):
 
 
 def tiny_run(tmp_path, **overrides):
-    values = dict(total_steps=1024, steps_per_iteration=512, vf_epochs=1, cg_iters=3)
-    values.update(overrides)
-    session = TrainingSession.new(TRPOConfig(**values), RunStore(tmp_path / "runs"))
+    session = TrainingSession.new(tiny_config(**overrides), RunStore(tmp_path / "runs"))
     session.run(None)
     return session.run_folder
 
@@ -46,6 +45,7 @@ class Payload:
         return (open, (self.marker, "w"))
 
 
+@pytest.mark.slow  # python -m trpo processes
 def test_pickle_payload_checkpoint_is_refused_and_never_executed(tmp_path):
     run = tiny_run(tmp_path)
     marker = tmp_path / "PWNED"
@@ -59,6 +59,7 @@ def test_pickle_payload_checkpoint_is_refused_and_never_executed(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow  # python -m trpo processes
 def test_tampered_config_naming_an_entry_point_is_refused(tmp_path):
     run = tiny_run(tmp_path)
     marker_module = tmp_path / "evilmod.py"
@@ -114,6 +115,7 @@ def test_disk_full_during_checkpoint_fails_the_run_and_keeps_the_previous_one(
     assert run.load_checkpoint().meta["iteration"] == 2
 
 
+@pytest.mark.slow  # python -m trpo processes
 def test_unwritable_runs_directory_gives_a_clear_cli_error(tmp_path):
     (tmp_path / "runs").write_text("a file where the runs directory should be")
     result = cli("train", "--total-steps", "4096", "--runs-dir", "runs", cwd=tmp_path)
@@ -133,6 +135,7 @@ def test_batch_too_large_for_memory_is_refused_before_allocating(tmp_path, monke
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # python -m trpo processes
 def test_env_with_missing_optional_dependency_names_it(tmp_path):
     # Box2D is a requirement, so its absence is simulated: None in sys.modules fails the import
     without_box2d = (

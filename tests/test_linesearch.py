@@ -9,7 +9,7 @@ import torch
 from torch.nn.utils import parameters_to_vector
 
 import trpo.trainer as trainer_module
-from trpo.config import TRPOConfig
+from tests.conftest import tiny_config
 from trpo.linesearch import backtracking_line_search
 from trpo.trainer import Trainer
 
@@ -163,16 +163,9 @@ def test_nan_everywhere_is_rejected_after_k_plus_one():
 
 
 def _tiny_trainer(**overrides):
-    config = TRPOConfig(
-        env_id="CartPole-v1",
-        steps_per_iteration=256,
-        n_envs=2,
-        total_steps=512,
-        hidden_sizes=(16,),
-        vf_epochs=1,
-        **overrides,
+    return Trainer(
+        tiny_config(steps_per_iteration=256, total_steps=512, hidden_sizes=(16,), **overrides)
     )
-    return Trainer(config)
 
 
 def _params(trainer):

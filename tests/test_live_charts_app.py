@@ -10,11 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from pages import common
 from pages.live import charts
 from tests.live_helpers import synthetic_record, synthetic_run
 from trpo.store import load_metrics
@@ -56,23 +53,13 @@ def test_each_refresh_sends_a_full_then_same_then_only_new_points(tmp_path: Path
     )
 
 
-@pytest.fixture
-def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    runs = tmp_path / "runs"
-    monkeypatch.setenv("TRPO_RUNS_DIR", str(runs))
-    st.cache_resource.clear()
-    yield runs
-    common.get_registry().stop_all(timeout=10)
-    st.cache_resource.clear()
-
-
 def component_data(at: AppTest) -> dict:
     [component] = at.get("bidi_component")
     return json.loads(json.loads(component.proto.json))
 
 
-def test_the_train_page_sends_the_charts_once_then_only_what_is_new(runs_dir: Path) -> None:
-    run = synthetic_run(runs_dir, 40, "app test")
+def test_the_train_page_sends_the_charts_once_then_only_what_is_new(app_runs_dir: Path) -> None:
+    run = synthetic_run(app_runs_dir, 40, "app test")
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     assert not at.exception, at.exception

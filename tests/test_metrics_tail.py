@@ -170,6 +170,7 @@ def shared_run(tmp_path_factory) -> Run:
     return new_run(tmp_path_factory.mktemp("tail"))
 
 
+@pytest.mark.slow  # 100 generated write sequences: about 5 s
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=OPS)
 def test_tail_equals_the_full_parse_after_any_sequence_of_writes(shared_run, ops):

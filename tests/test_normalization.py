@@ -7,10 +7,13 @@ import torch
 from stable_baselines3.common.running_mean_std import RunningMeanStd as SB3RunningMeanStd
 
 import trpo.trainer as trainer_module
+from tests.conftest import tiny_config
 from trpo.advantages import standardize
-from trpo.config import ConfigError, TRPOConfig
+from trpo.config import ConfigError
 from trpo.normalization import ObservationNormalizer, RewardScaler
 from trpo.trainer import Trainer
+
+PENDULUM = "Pendulum-v1"
 
 
 def reward_stream(seed, batches=4, T=50, N=3):
@@ -74,21 +77,10 @@ def test_observation_normalizer_matches_numpy_and_clips():
 # --- the warm-up before iteration 1 -------------------------------------------------------------
 
 
-def tiny(**overrides):
-    values = dict(
-        env_id="Pendulum-v1",
-        total_steps=1536,
-        steps_per_iteration=512,
-        vf_epochs=2,
-        cg_iters=5,
-        seed=4,
-    )
-    values.update(overrides)
-    return TRPOConfig(**values)
-
-
 def test_normalised_run_warms_its_statistics_on_one_batch_before_iteration_one():
-    trainer = Trainer(tiny(normalize_observations=True, normalize_rewards=True))
+    trainer = Trainer(
+        tiny_config(PENDULUM, total_steps=1536, normalize_observations=True, normalize_rewards=True)
+    )
     try:
         # one batch of the initial policy, counted as env steps, trained on not at all
         assert trainer.env_steps == 512 and trainer.iteration == 0
@@ -104,7 +96,7 @@ def test_normalised_run_warms_its_statistics_on_one_batch_before_iteration_one()
 
 
 def test_unnormalised_run_has_no_warm_up():
-    trainer = Trainer(tiny(total_steps=1024))
+    trainer = Trainer(tiny_config(PENDULUM))
     try:
         assert trainer.env_steps == 0
         assert [r.env_steps for r in trainer.run()] == [512, 1024]
@@ -114,8 +106,8 @@ def test_unnormalised_run_has_no_warm_up():
 
 def test_budget_must_leave_an_iteration_after_the_warm_up():
     with pytest.raises(ConfigError, match="warm-up"):
-        tiny(total_steps=512, normalize_rewards=True)
-    tiny(total_steps=512)  # no normalisation: one iteration is enough
+        tiny_config(PENDULUM, total_steps=512, normalize_rewards=True)
+    tiny_config(PENDULUM, total_steps=512)  # no normalisation: one iteration is enough
 
 
 # --- batches whose advantages carry no signal ----------------------------------------------
@@ -154,7 +146,7 @@ def test_constant_advantage_batch_takes_no_step(monkeypatch):
         return np.full_like(advantages, 0.73), returns
 
     monkeypatch.setattr(trainer_module, "gae", constant_gae)
-    trainer = Trainer(tiny(env_id="CartPole-v1", total_steps=512))
+    trainer = Trainer(tiny_config(total_steps=512))
     try:
         before = [p.detach().clone() for p in trainer.policy.parameters()]
         record = trainer.step()

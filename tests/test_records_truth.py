@@ -8,24 +8,12 @@ import pytest
 import torch
 
 import trpo.trainer as trainer_module
-from trpo.config import TRPOConfig
+from tests.conftest import tiny_config
 from trpo.natural import fisher_vector_product
 from trpo.trainer import Trainer
 
-
-def small(env_id, **overrides):
-    values = dict(
-        env_id=env_id,
-        total_steps=1536,
-        steps_per_iteration=512,
-        hidden_sizes=(8, 8),
-        vf_epochs=2,
-        cg_iters=10,
-        cg_damping=1e-3,
-        seed=5,
-    )
-    values.update(overrides)
-    return TRPOConfig(**values)
+# small networks (the explicit Fisher matrix below is n x n) and little damping
+SMALL = dict(hidden_sizes=(8, 8), cg_damping=1e-3)
 
 
 def explicit_damped_fisher(policy, obs, damping):
@@ -50,7 +38,7 @@ def test_true_residual_is_that_of_an_explicit_solve(monkeypatch):
 
     monkeypatch.setattr(trainer_module, "conjugate_gradient", spy)
     # enough CG iterations (and no early stop) for float32's recurrence to drift below the truth
-    trainer = Trainer(small("CartPole-v1", cg_iters=60, cg_residual_tol=0.0))
+    trainer = Trainer(tiny_config(SMALL, cg_iters=60, cg_residual_tol=0.0))
     try:
         policy_before = [p.detach().clone() for p in trainer.policy.parameters()]
         batch = trainer.collector.collect(
@@ -75,7 +63,7 @@ def test_true_residual_is_that_of_an_explicit_solve(monkeypatch):
 
 def test_entropy_and_log_std_describe_the_same_policy():
     """Gaussian entropy is sum_i (log std_i + 1/2 log(2 pi e)): both from pi_old."""
-    trainer = Trainer(small("Pendulum-v1", total_steps=2048, delta=0.05))
+    trainer = Trainer(tiny_config("Pendulum-v1", SMALL, total_steps=2048, delta=0.05))
     try:
         records = list(trainer.run())
     finally:
@@ -90,7 +78,7 @@ def test_entropy_and_log_std_describe_the_same_policy():
 def test_old_records_without_the_true_residual_still_load():
     from trpo.record import IterationRecord
 
-    trainer = Trainer(small("CartPole-v1", total_steps=512))
+    trainer = Trainer(tiny_config(SMALL, total_steps=512))
     try:
         record = next(trainer.run())
     finally:

@@ -14,11 +14,10 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-import streamlit as st
 from safetensors import safe_open
 from streamlit.testing.v1 import AppTest
 
-from trpo.config import TRPOConfig
+from tests.conftest import tiny_config
 from trpo.envs import EnvError, make_render_env
 from trpo.evaluate import evaluate
 from trpo.replay import (
@@ -33,18 +32,18 @@ from trpo.session import TrainingSession
 from trpo.store import RunStore, RunStoreError
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-TINY = {"total_steps": 1024, "steps_per_iteration": 512}
 
 
 def train(env_id: str, root: Path) -> Path:
-    session = TrainingSession.new(TRPOConfig(env_id=env_id, **TINY), RunStore(root))
+    session = TrainingSession.new(tiny_config(env_id), RunStore(root))
     assert session.run(None) == "finished"
     return session.run_folder.path
 
 
-@pytest.fixture(scope="module")
-def cartpole_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train("CartPole-v1", tmp_path_factory.mktemp("cartpole-runs"))
+@pytest.fixture
+def cartpole_run(good_run: Path) -> Path:
+    """The session's finished tiny CartPole run (replays only read it)."""
+    return good_run
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +51,7 @@ def cheetah_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train("HalfCheetah-v5", tmp_path_factory.mktemp("cheetah-runs"))
 
 
-@pytest.fixture(autouse=True)
-def clear_streamlit_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_streamlit")
 
 
 def decode(video: bytes) -> np.ndarray:
@@ -72,6 +65,7 @@ def mp4_box_type(video: bytes) -> bytes:
 # --- the library --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # renders and encodes a whole CartPole episode: about 3 s
 def test_cartpole_replay_is_an_mp4_whose_return_matches_evaluate(cartpole_run: Path) -> None:
     replay = render_episode(cartpole_run, seed=7)
     assert isinstance(replay, Replay)
@@ -92,6 +86,7 @@ def test_cartpole_replay_is_an_mp4_whose_return_matches_evaluate(cartpole_run: P
     assert replay.length == reference.lengths[0]
 
 
+@pytest.mark.slow  # renders and encodes MuJoCo/long videos
 def test_same_seed_same_episode_and_the_step_cap(cartpole_run: Path) -> None:
     first = render_episode(cartpole_run, seed=3)
     again = render_episode(cartpole_run, seed=3)
@@ -102,6 +97,7 @@ def test_same_seed_same_episode_and_the_step_cap(cartpole_run: Path) -> None:
     assert len(decode(capped.video)) == 6
 
 
+@pytest.mark.slow  # renders and encodes MuJoCo/long videos
 def test_halfcheetah_frames_are_not_black_when_rendered_from_a_worker_thread(
     cheetah_run: Path,
 ) -> None:
@@ -132,6 +128,7 @@ def test_halfcheetah_frames_are_not_black_when_rendered_from_a_worker_thread(
     assert reference.lengths[0] == 1000  # HalfCheetah only truncates, so the cap ended ours
 
 
+@pytest.mark.slow  # renders and encodes MuJoCo/long videos
 def test_mujoco_imported_before_the_backend_is_chosen_still_renders(cheetah_run: Path) -> None:
     # In the dashboard a training thread may import mujoco (MUJOCO_GL unset) before the Replay
     # page imports trpo.replay; Gymnasium reads MUJOCO_GL only when it makes the GL context.
@@ -181,7 +178,7 @@ def test_walkers_follow_the_track_camera_and_others_keep_theirs() -> None:
 
 
 def test_a_run_without_a_checkpoint_raises_a_clear_error(tmp_path: Path) -> None:
-    run = RunStore(tmp_path).create(TRPOConfig(env_id="CartPole-v1", **TINY))
+    run = RunStore(tmp_path).create(tiny_config())
     assert checkpoint_summary(run.path) is None
     with pytest.raises(NoCheckpointError, match="has no checkpoint yet"):
         render_episode(run.path)
@@ -236,13 +233,14 @@ def test_page_without_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_page_with_a_run_without_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    RunStore(tmp_path).create(TRPOConfig(env_id="CartPole-v1", **TINY))
+    RunStore(tmp_path).create(tiny_config())
     at = replay_page(tmp_path, monkeypatch)
     assert any("no checkpoint yet" in i.value for i in at.info)
     assert not at.button
     assert not at.get("video")
 
 
+@pytest.mark.slow  # renders and encodes a video through the page
 def test_page_plays_an_episode(cartpole_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = replay_page(cartpole_run.parent, monkeypatch)
     assert any("iteration 2 " in m.value for m in at.markdown)

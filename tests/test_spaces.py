@@ -13,6 +13,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
+from tests.conftest import tiny_config
 from trpo.config import TRPOConfig
 from trpo.envs import make_env, make_vector_env
 from trpo.evaluate import evaluate, load_policy
@@ -148,20 +149,15 @@ def _registered():
         gym.registry.pop(env_id, None)
 
 
-def tiny(env_id: str, **overrides) -> TRPOConfig:
-    values = dict(
-        env_id=env_id,
-        total_steps=128,
-        steps_per_iteration=64,
-        n_envs=2,
-        vf_epochs=2,
-        vf_minibatch=32,
-        cg_iters=5,
-        hidden_sizes=(16,),
-        seed=5,
-    )
-    values.update(overrides)
-    return TRPOConfig(**values)
+# two iterations of 64 steps (the envs' episodes are EPISODE_STEPS long)
+SHORT = dict(
+    total_steps=128,
+    steps_per_iteration=64,
+    vf_epochs=2,
+    vf_minibatch=32,
+    hidden_sizes=(16,),
+    seed=5,
+)
 
 
 TIMING = ("wall_time_s", "iteration_time_s", "steps_per_s")
@@ -175,7 +171,7 @@ def comparable(rows: list[dict]) -> list[dict]:
 
 @pytest.mark.parametrize("env_id", [*SMOKE, "TrpoTestMultiDiscreteStart-v0"])
 def test_trains_saves_resumes_and_evaluates(tmp_path, env_id):
-    session = TrainingSession.new(tiny(env_id), RunStore(tmp_path))
+    session = TrainingSession.new(tiny_config(env_id, SHORT), RunStore(tmp_path))
     assert session.run() == "finished"
     run = session.run_folder
     records = run.records()
@@ -210,7 +206,7 @@ def test_trains_saves_resumes_and_evaluates(tmp_path, env_id):
 
 @pytest.mark.parametrize("env_id", SMOKE)
 def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, env_id):
-    config = tiny(env_id, total_steps=256, normalize_observations=True)
+    config = tiny_config(env_id, SHORT, total_steps=256, normalize_observations=True)
     whole = TrainingSession.new(config, RunStore(tmp_path / "whole"))
     whole.run(None)
     expected = comparable(whole.run_folder.records())
@@ -236,9 +232,9 @@ def _train(config: TRPOConfig) -> list[dict]:
 
 @pytest.mark.parametrize("env_id", SMOKE)
 def test_same_seed_gives_identical_records(env_id):
-    a = _train(tiny(env_id))
-    assert a == _train(tiny(env_id))
-    assert a != _train(tiny(env_id, seed=6))
+    a = _train(tiny_config(env_id, SHORT))
+    assert a == _train(tiny_config(env_id, SHORT))
+    assert a != _train(tiny_config(env_id, SHORT, seed=6))
 
 
 def test_multi_discrete_start_offsets_reach_the_env():
@@ -270,7 +266,7 @@ def test_multi_discrete_start_offsets_reach_the_env():
 def test_replay_renders_an_episode_with_flattened_observations(tmp_path):
     from trpo.replay import render_episode
 
-    session = TrainingSession.new(tiny("TrpoTestDictObs-v0"), RunStore(tmp_path))
+    session = TrainingSession.new(tiny_config("TrpoTestDictObs-v0", SHORT), RunStore(tmp_path))
     session.run()
     replay = render_episode(session.run_folder.path, seed=3, fps=10)
     assert replay.length == EPISODE_STEPS and replay.ended == "truncated"

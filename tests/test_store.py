@@ -8,32 +8,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trpo.config import TRPOConfig
+from tests.conftest import tiny_config
 from trpo.evaluate import load_policy
 from trpo.session import TrainingSession
 from trpo.store import RunStore, RunStoreError, load_metrics, open_run
 
-
-def small_config(**overrides) -> TRPOConfig:
-    values = dict(
-        env_id="CartPole-v1",
-        total_steps=1536,
-        steps_per_iteration=512,
-        n_envs=2,
-        vf_epochs=2,
-        cg_iters=5,
-        seed=1,
-    )
-    values.update(overrides)
-    return TRPOConfig(**values)
+# three iterations of 512 steps
+THREE = dict(total_steps=1536, vf_epochs=2, seed=1)
 
 
 def test_session_writes_config_records_status_and_checkpoint(tmp_path):
-    session = TrainingSession.new(small_config(), RunStore(tmp_path), name="first try")
+    session = TrainingSession.new(tiny_config(THREE), RunStore(tmp_path), name="first try")
     assert session.run(None) == "finished"
     run = session.run_folder
     assert run.path.parent == tmp_path
-    assert run.config() == small_config()
+    assert run.config() == tiny_config(THREE)
     assert run.status()["state"] == "finished"
     assert run.meta()["name"] == "first try"
     frame = load_metrics(run.path)
@@ -62,7 +51,7 @@ def test_session_writes_config_records_status_and_checkpoint(tmp_path):
 
 
 def test_rejected_step_has_nan_backtrack_index(tmp_path):
-    run = RunStore(tmp_path).create(small_config())
+    run = RunStore(tmp_path).create(tiny_config(THREE))
     lines = [
         {
             "iteration": 1,
@@ -88,7 +77,7 @@ def test_rejected_step_has_nan_backtrack_index(tmp_path):
 
 
 def test_half_written_and_garbage_lines_are_skipped(tmp_path):
-    session = TrainingSession.new(small_config(total_steps=1024), RunStore(tmp_path))
+    session = TrainingSession.new(tiny_config(THREE, total_steps=1024), RunStore(tmp_path))
     session.run(None)
     path = session.run_folder.path / "metrics.jsonl"
     with open(path, "ab") as handle:
@@ -100,7 +89,7 @@ def test_half_written_and_garbage_lines_are_skipped(tmp_path):
 def test_user_name_is_metadata_never_a_path(tmp_path):
     store = RunStore(tmp_path / "runs")
     for name in ["../../etc", "/etc/passwd", "a\x00b", "x" * 5000, "Ünïcødé ✓ 名前"]:
-        run = store.create(small_config(), name=name)
+        run = store.create(tiny_config(THREE), name=name)
         assert run.path.parent == tmp_path / "runs"
         assert re.fullmatch(r"\d{8}-\d{6}-CartPole-v1-[0-9a-f]{6}", run.path.name)
         stored = run.meta()["name"]
@@ -110,7 +99,7 @@ def test_user_name_is_metadata_never_a_path(tmp_path):
 
 
 def test_checkpoint_is_safetensors_without_pickle(tmp_path):
-    session = TrainingSession.new(small_config(total_steps=512), RunStore(tmp_path))
+    session = TrainingSession.new(tiny_config(THREE, total_steps=512), RunStore(tmp_path))
     session.run(None)
     data = (session.run_folder.path / "checkpoint.safetensors").read_bytes()
     header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
@@ -120,7 +109,7 @@ def test_checkpoint_is_safetensors_without_pickle(tmp_path):
 
 
 def test_corrupt_checkpoint_is_refused_with_a_message(tmp_path):
-    run = RunStore(tmp_path).create(small_config())
+    run = RunStore(tmp_path).create(tiny_config(THREE))
     (run.path / "checkpoint.safetensors").write_bytes(b"\x80\x04garbage pickle-ish bytes")
     with pytest.raises(RunStoreError, match="not a valid checkpoint"):
         run.load_checkpoint()
@@ -128,7 +117,7 @@ def test_corrupt_checkpoint_is_refused_with_a_message(tmp_path):
 
 def test_saved_policy_gives_identical_deterministic_actions(tmp_path):
     session = TrainingSession.new(
-        small_config(env_id="Pendulum-v1", normalize_observations=True, total_steps=1024),
+        tiny_config(THREE, env_id="Pendulum-v1", normalize_observations=True, total_steps=1024),
         RunStore(tmp_path),
     )
     session.run(None)
@@ -143,7 +132,7 @@ def test_saved_policy_gives_identical_deterministic_actions(tmp_path):
 
 
 def test_resume_continues_the_iteration_count(tmp_path):
-    config = small_config(total_steps=1024)
+    config = tiny_config(THREE, total_steps=1024)
     session = TrainingSession.new(config, RunStore(tmp_path))
     session.run(None)
     run_dir = session.run_folder.path
@@ -158,7 +147,7 @@ def test_resume_continues_the_iteration_count(tmp_path):
 
 def test_resume_drops_records_past_the_checkpoint(tmp_path):
     """A crash between the record and the checkpoint: metrics one iteration ahead."""
-    session = TrainingSession.new(small_config(total_steps=1024), RunStore(tmp_path))
+    session = TrainingSession.new(tiny_config(THREE, total_steps=1024), RunStore(tmp_path))
     session.run(None)
     run_dir: Path = session.run_folder.path
     extra = load_metrics(run_dir).iloc[-1].to_dict()
@@ -173,7 +162,7 @@ def test_resume_drops_records_past_the_checkpoint(tmp_path):
 
 
 def test_failure_marks_the_run_failed_with_the_iteration(tmp_path, monkeypatch):
-    session = TrainingSession.new(small_config(), RunStore(tmp_path))
+    session = TrainingSession.new(tiny_config(THREE), RunStore(tmp_path))
 
     def boom(*args, **kwargs):
         raise RuntimeError("value net exploded")
@@ -190,14 +179,14 @@ def test_bad_env_creates_no_run_folder(tmp_path):
     from trpo.envs import EnvError
 
     with pytest.raises(EnvError):
-        TrainingSession.new(small_config(env_id="NoSuchEnv-v0"), RunStore(tmp_path / "runs"))
+        TrainingSession.new(tiny_config(THREE, env_id="NoSuchEnv-v0"), RunStore(tmp_path / "runs"))
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_store_lists_runs_newest_first(tmp_path):
     store = RunStore(tmp_path)
-    a = store.create(small_config())
-    b = store.create(small_config(env_id="Pendulum-v1"))
+    a = store.create(tiny_config(THREE))
+    b = store.create(tiny_config(THREE, env_id="Pendulum-v1"))
     assert {r.path for r in store.runs()} == {a.path, b.path}
     with pytest.raises(RunStoreError):
         open_run(tmp_path / "nothing-here")
@@ -208,7 +197,7 @@ def test_metrics_tail_follows_appends_partial_lines_and_truncation(tmp_path):
 
     from trpo.store import MetricsTail
 
-    session = TrainingSession.new(small_config(total_steps=1536), RunStore(tmp_path))
+    session = TrainingSession.new(tiny_config(THREE, total_steps=1536), RunStore(tmp_path))
     session.run(None)
     run_dir = session.run_folder.path
     path = run_dir / "metrics.jsonl"

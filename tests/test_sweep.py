@@ -8,15 +8,15 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import types
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import tiny_config, wait_for
 from tests.sweep_helpers import register_envs
 from trpo.cli import main
-from trpo.config import ConfigError, TRPOConfig
+from trpo.config import ConfigError
 from trpo.store import RunStore, load_metrics
 from trpo.sweep import (
     KnobRange,
@@ -37,27 +37,16 @@ from trpo.sweep import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = dict(total_steps=2048, steps_per_iteration=512, vf_epochs=1, cg_iters=3)
-
-
-def tiny(**overrides) -> TRPOConfig:
-    return TRPOConfig(**{**TINY, **overrides})
-
-
-def wait_for(predicate, timeout=60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+FOUR = dict(total_steps=2048, cg_iters=3)  # four iterations of 512 steps
 
 
 # --- the spec --------------------------------------------------------------------------------
 
 
 def test_trials_are_the_grid_times_the_seeds_with_stable_ids():
-    spec = SweepSpec(tiny(), {"alpha": [0.5, 0.8], "delta": [0.01, 0.02, 0.05]}, seeds=[0, 1])
+    spec = SweepSpec(
+        tiny_config(FOUR), {"alpha": [0.5, 0.8], "delta": [0.01, 0.02, 0.05]}, seeds=[0, 1]
+    )
     found = trials(spec)
     assert len(found) == 12
     assert len({t.trial_id for t in found}) == 12
@@ -73,13 +62,15 @@ def test_trials_are_the_grid_times_the_seeds_with_stable_ids():
     for t in found:
         by_config.setdefault(t.config_id, set()).add(t.seed)
     assert all(seeds == {0, 1} for seeds in by_config.values())
-    again = SweepSpec(tiny(), {"delta": [0.05, 0.02, 0.01], "alpha": [0.8, 0.5]}, seeds=[1, 0])
+    again = SweepSpec(
+        tiny_config(FOUR), {"delta": [0.05, 0.02, 0.01], "alpha": [0.8, 0.5]}, seeds=[1, 0]
+    )
     assert {t.trial_id for t in trials(again)} == {t.trial_id for t in found}
 
 
 def test_spec_json_round_trip_keeps_the_trials():
     spec = SweepSpec(
-        tiny(),
+        tiny_config(FOUR),
         {"hidden_sizes": [(32,), [64, 64]], "delta": KnobRange(0.001, 0.05, log=True)},
         seeds=[3, 4],
         samples=3,
@@ -96,21 +87,21 @@ def test_spec_json_round_trip_keeps_the_trials():
 
 def test_random_search_draws_a_seeded_sample():
     grid = {"delta": [0.005, 0.01, 0.02, 0.04], "alpha": [0.5, 0.7, 0.9], "max_backtracks": [5, 10]}
-    spec = SweepSpec(tiny(), grid, seeds=[0], samples=5, sample_seed=1)
+    spec = SweepSpec(tiny_config(FOUR), grid, seeds=[0], samples=5, sample_seed=1)
     picked = trials(spec)
     assert len(picked) == 5
     assert len({t.config_id for t in picked}) == 5  # without repetition
     for t in picked:
         assert t.config.delta in grid["delta"] and t.config.alpha in grid["alpha"]
-    same = SweepSpec(tiny(), grid, seeds=[0], samples=5, sample_seed=1)
+    same = SweepSpec(tiny_config(FOUR), grid, seeds=[0], samples=5, sample_seed=1)
     assert [t.trial_id for t in trials(same)] == [t.trial_id for t in picked]
-    other = SweepSpec(tiny(), grid, seeds=[0], samples=5, sample_seed=2)
+    other = SweepSpec(tiny_config(FOUR), grid, seeds=[0], samples=5, sample_seed=2)
     assert [t.trial_id for t in trials(other)] != [t.trial_id for t in picked]
     # more samples than configurations: the whole grid once
-    assert len(trials(SweepSpec(tiny(), grid, seeds=[0], samples=100))) == 24
+    assert len(trials(SweepSpec(tiny_config(FOUR), grid, seeds=[0], samples=100))) == 24
 
     ranges = {"delta": KnobRange(0.001, 0.05, log=True), "max_backtracks": KnobRange(3, 20)}
-    drawn = trials(SweepSpec(tiny(), ranges, seeds=[0, 1], samples=6))
+    drawn = trials(SweepSpec(tiny_config(FOUR), ranges, seeds=[0, 1], samples=6))
     assert len(drawn) == 12
     for t in drawn:
         assert 0.001 <= t.config.delta <= 0.05
@@ -145,18 +136,18 @@ def test_random_search_draws_a_seeded_sample():
 )
 def test_bad_specs_raise_config_error(kwargs, message):
     with pytest.raises(ConfigError) as info:
-        SweepSpec(tiny(), **kwargs)
+        SweepSpec(tiny_config(FOUR), **kwargs)
     assert message in str(info.value)
 
 
 def test_bad_launches_start_nothing(tmp_path):
     runs_dir = tmp_path / "runs"
-    spec = SweepSpec(tiny(), {"delta": [0.01, 0.02]}, seeds=[0])
+    spec = SweepSpec(tiny_config(FOUR), {"delta": [0.01, 0.02]}, seeds=[0])
     with pytest.raises(ConfigError, match="workers"):
         run_sweep(spec, runs_dir, workers=0)
     with pytest.raises(ConfigError, match="backend"):
         run_sweep(spec, runs_dir, backend="slurm")
-    bad_env = SweepSpec(tiny(), {"env_id": ["CartPole-v1", "NoSuchEnv-v9"]}, seeds=[0])
+    bad_env = SweepSpec(tiny_config(FOUR), {"env_id": ["CartPole-v1", "NoSuchEnv-v9"]}, seeds=[0])
     with pytest.raises(ConfigError, match="NoSuchEnv-v9"):
         run_sweep(bad_env, runs_dir)
     with pytest.raises(SweepError, match="not a sweep id"):
@@ -181,9 +172,10 @@ def expected_results(runs):
     return finals
 
 
+@pytest.mark.slow  # multi-process sweep
 def test_tiny_local_sweep_makes_tagged_runs_and_a_results_table(tmp_path):
     runs_dir = tmp_path / "runs"
-    spec = SweepSpec(tiny(), {"delta": [0.005, 0.02]}, seeds=[0, 1], name="tiny")
+    spec = SweepSpec(tiny_config(FOUR), {"delta": [0.005, 0.02]}, seeds=[0, 1], name="tiny")
     events = []
     result = run_sweep(spec, runs_dir, workers=2, on_progress=events.append)
 
@@ -228,6 +220,7 @@ def test_tiny_local_sweep_makes_tagged_runs_and_a_results_table(tmp_path):
     assert [s.sweep_id for s in list_sweeps(runs_dir)] == [result.sweep_id]
 
 
+@pytest.mark.slow  # multi-process sweep
 def test_pool_workers_do_not_rerun_the_main_script(tmp_path, monkeypatch):
     """In a Streamlit server __main__ is the page script that ran last: spawned workers must
     not execute it (it would launch sweeps of its own)."""
@@ -237,15 +230,18 @@ def test_pool_workers_do_not_rerun_the_main_script(tmp_path, monkeypatch):
     fake_main = types.ModuleType("__main__")
     fake_main.__file__ = str(page)
     monkeypatch.setitem(sys.modules, "__main__", fake_main)
-    result = run_sweep(SweepSpec(tiny(total_steps=512), seeds=[0]), tmp_path / "runs", workers=1)
+    result = run_sweep(
+        SweepSpec(tiny_config(FOUR, total_steps=512), seeds=[0]), tmp_path / "runs", workers=1
+    )
     assert result.all_finished
     assert not marker.exists()
 
 
+@pytest.mark.slow  # multi-process sweep
 def test_failing_and_dying_trials_do_not_stop_the_others(tmp_path):
     runs_dir = tmp_path / "runs"
     spec = SweepSpec(
-        tiny(), {"env_id": ["CartPole-v1", "SweepRaise-v0", "SweepDie-v0"]}, seeds=[0, 1]
+        tiny_config(FOUR), {"env_id": ["CartPole-v1", "SweepRaise-v0", "SweepDie-v0"]}, seeds=[0, 1]
     )
     result = run_sweep(spec, runs_dir, workers=2, worker_init=register_envs)
 
@@ -271,9 +267,10 @@ def test_failing_and_dying_trials_do_not_stop_the_others(tmp_path):
     assert list(results["n_failed"]) == [0, 2, 2]
 
 
+@pytest.mark.slow  # multi-process sweep
 def test_stop_stops_every_trial_and_leaves_the_rest_pending(tmp_path):
     runs_dir = tmp_path / "runs"
-    spec = SweepSpec(tiny(total_steps=51_200, env_id="SweepSlow-v0"), seeds=[0, 1, 2])
+    spec = SweepSpec(tiny_config(FOUR, total_steps=51_200, env_id="SweepSlow-v0"), seeds=[0, 1, 2])
     handle = start_sweep(spec, runs_dir, workers=2, worker_init=register_envs)
     assert (runs_dir / "sweeps" / handle.sweep_id / "sweep.json").is_file()
 
@@ -297,9 +294,10 @@ def test_stop_stops_every_trial_and_leaves_the_rest_pending(tmp_path):
     assert sweep_state(runs_dir, handle.sweep_id) == "stopped"
 
 
+@pytest.mark.slow  # multi-process sweep
 def test_resume_skips_finished_trials_and_continues_stopped_ones(tmp_path):
     runs_dir = tmp_path / "runs"
-    base = tiny(total_steps=4096)
+    base = tiny_config(FOUR, total_steps=4096)
     spec = SweepSpec(base, {"env_id": ["CartPole-v1", "SweepSlow-v0"]}, seeds=[0, 1])
     stop = threading.Event()
     ended = []
@@ -380,6 +378,7 @@ TINY_ARGS = ["--total-steps", "2048", "--steps-per-iteration", "512", "--vf-epoc
              "--cg-iters", "3"]  # fmt: skip
 
 
+@pytest.mark.slow  # multi-process sweep
 def test_cli_sweep_end_to_end(tmp_path):
     result = run_cli(
         "sweep", "--env", "CartPole-v1", "--delta", "0.005,0.02", "--seeds", "0,1",
@@ -438,6 +437,7 @@ def test_cli_sweep_bad_input_exits_2_and_starts_nothing(tmp_path, capsys, args, 
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # multi-process sweep
 def test_cli_sweep_bad_value_in_a_subprocess(tmp_path):
     result = run_cli("sweep", "--alpha", "0.5,1.5", "--runs-dir", "runs", cwd=tmp_path)
     assert result.returncode == 2
@@ -446,6 +446,7 @@ def test_cli_sweep_bad_value_in_a_subprocess(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # multi-process sweep
 def test_cli_sweep_ctrl_c_stops_the_trials(tmp_path):
     process = subprocess.Popen(
         [

@@ -10,6 +10,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+pytestmark = pytest.mark.slow  # starts a local Ray instance
+
 from tests.sweep_helpers import register_envs  # noqa: E402
 from trpo import sweep_ray  # noqa: E402
 from trpo.config import TRPOConfig  # noqa: E402

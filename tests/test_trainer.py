@@ -6,24 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import tiny_config
 from trpo.config import TRPOConfig
 from trpo.record import IterationRecord
 from trpo.trainer import Trainer
 
-
-def tiny(env_id: str, **overrides) -> TRPOConfig:
-    values = dict(
-        env_id=env_id,
-        total_steps=2048,
-        steps_per_iteration=512,
-        n_envs=2,
-        vf_epochs=2,
-        vf_minibatch=128,
-        cg_iters=5,
-        seed=3,
-    )
-    values.update(overrides)
-    return TRPOConfig(**values)
+# four iterations of 512 steps
+FOUR = dict(total_steps=2048, vf_epochs=2, seed=3)
 
 
 def train(config: TRPOConfig) -> list[IterationRecord]:
@@ -45,7 +34,7 @@ def train(config: TRPOConfig) -> list[IterationRecord]:
 )
 def test_smoke_run_yields_complete_records(env_id, extra):
     warmup = 512 if extra else 0  # normalised runs first play one warm-up batch
-    records = train(tiny(env_id, total_steps=2048 + warmup, **extra))
+    records = train(tiny_config(env_id, FOUR, total_steps=2048 + warmup, **extra))
     assert [r.iteration for r in records] == [1, 2, 3, 4]
     assert [r.env_steps for r in records] == [warmup + s for s in (512, 1024, 1536, 2048)]
     for r in records:
@@ -70,7 +59,7 @@ def test_smoke_run_yields_complete_records(env_id, extra):
 def test_step_scale_puts_quadratic_kl_model_at_delta():
     """Full step s x with s = sqrt(2 delta / x^T H x) has model KL 1/2 s^2 x^T H x = delta,
     and the true KL of candidate j is close to that model times alpha^(2j)."""
-    records = train(tiny("CartPole-v1", total_steps=1024))
+    records = train(tiny_config("CartPole-v1", FOUR, total_steps=1024))
     for r in records:
         assert r.step_scale == pytest.approx(np.sqrt(2 * 0.01 / r.x_h_x))
         first = r.line_search[0]
@@ -80,8 +69,8 @@ def test_step_scale_puts_quadratic_kl_model_at_delta():
 
 
 def test_same_seed_gives_identical_records():
-    a = train(tiny("Pendulum-v1"))
-    b = train(tiny("Pendulum-v1"))
+    a = train(tiny_config("Pendulum-v1", FOUR))
+    b = train(tiny_config("Pendulum-v1", FOUR))
 
     def strip(r):
         d = r.to_dict()
@@ -91,12 +80,12 @@ def test_same_seed_gives_identical_records():
         return d
 
     assert [strip(r) for r in a] == [strip(r) for r in b]
-    c = train(tiny("Pendulum-v1", seed=4))
+    c = train(tiny_config("Pendulum-v1", FOUR, seed=4))
     assert [strip(r) for r in a] != [strip(r) for r in c]
 
 
 def test_stop_event_ends_between_iterations():
-    trainer = Trainer(tiny("CartPole-v1", total_steps=100_000))
+    trainer = Trainer(tiny_config("CartPole-v1", FOUR, total_steps=100_000))
     stop = threading.Event()
     seen = []
     try:
@@ -111,7 +100,7 @@ def test_stop_event_ends_between_iterations():
 
 
 def test_state_round_trip_gives_identical_policy_and_next_record():
-    config = tiny("CartPole-v1")
+    config = tiny_config("CartPole-v1", FOUR)
     first = Trainer(config)
     try:
         next(iter(first.run()))
