@@ -175,24 +175,6 @@ def delete_run(run: Run) -> None:
         raise DeleteRefused(str(exc)) from exc
 
 
-def ensure_app_navigation() -> None:
-    """Run every page through app.py's navigation.
-
-    On a freshly started server, a first visit straight to a page's URL (say /replay) is run by
-    Streamlit's legacy `pages/` folder mode, which shows the folder's files as pages and skips
-    app.py; the flag that selects that mode is cleared only once app.py has run. Clearing it here
-    and rerunning sends the visit through app.py, as every later visit goes.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    # Only on a session's first run: a later run may carry a click that a rerun would drop.
-    first_run = not st.session_state.get("_navigation_checked", False)
-    st.session_state["_navigation_checked"] = True
-    if first_run and PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
 class SweepLaunches:
     """Sweeps this server started (process-wide): one launch per spec while it runs."""
 

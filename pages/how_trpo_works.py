@@ -9,7 +9,6 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import (
-    ensure_app_navigation,
     metrics,
     pick_run,
     safe_config,
@@ -20,7 +19,6 @@ from trpo.formatting import finite, fmt, tex
 
 SCHEMA = knob_schema()  # labels and units of the knobs, written once in the library
 
-ensure_app_navigation()
 
 BOX_COLUMNS = 5  # every box uses the same column grid, so values line up down the page
 
@@ -53,12 +51,12 @@ elif run is not None and config is None:
     st.info("This run's config cannot be used (see above): the page shows symbols only.")
 where = f"Run {run.id}, iteration {int(row['iteration'])}" if row is not None else ""
 st.page_link(
-    "pages/trust_region.py",
+    "trust_region.py",
     label="Trust region page: every iteration's CG, step and line search",
     icon=":material/target:",
 )
 st.page_link(
-    "pages/train.py",
+    "train.py",
     label="Train page: start a run and watch these numbers live",
     icon=":material/play_circle:",
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import LIBRARY_ERRORS, ensure_app_navigation, error_text, pick_run
+from pages.common import LIBRARY_ERRORS, error_text, pick_run
 from trpo.replay import (
     NoCheckpointError,
     Replay,
@@ -19,8 +19,6 @@ from trpo.replay import (
     render_episode,
 )
 from trpo.store import RunStoreError
-
-ensure_app_navigation()
 
 MAX_STEPS_CHOICES = (100, 250, 500, 1000)
 RESULT_KEY = "replay_result"

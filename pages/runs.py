@@ -13,7 +13,6 @@ import streamlit as st
 from pages.common import (
     DeleteRefused,
     delete_run,
-    ensure_app_navigation,
     get_registry,
     metrics,
     metrics_snapshot,
@@ -35,8 +34,6 @@ from trpo.compare import (
 from trpo.config import TRPOConfig
 from trpo.metrics_log import flat_frame
 from trpo.store import Run
-
-ensure_app_navigation()
 
 LIVE_EVERY = timedelta(seconds=2)  # while a run is training
 IDLE_EVERY = timedelta(seconds=15)  # so an idle tab notices a run started from the CLI

@@ -13,7 +13,6 @@ from typing import Any
 import streamlit as st
 
 from pages.common import (
-    ensure_app_navigation,
     get_sweep_launches,
     runs_dir,
     show_problems,
@@ -39,8 +38,6 @@ from trpo.sweep import (
 from trpo.sweep import (
     trials as spec_trials,
 )
-
-ensure_app_navigation()
 
 SWEEPABLE = [
     name

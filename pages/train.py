@@ -14,7 +14,6 @@ import streamlit as st
 from pages import train_form as form
 from pages.common import (
     LIBRARY_ERRORS,
-    ensure_app_navigation,
     error_text,
     get_registry,
     linked_run_id,
@@ -33,8 +32,6 @@ from trpo.config import TRPOConfig
 from trpo.live_series import X_AXES
 from trpo.presets import PRESET_SOURCES, PRESETS, preset
 from trpo.store import Run
-
-ensure_app_navigation()
 
 DEMO_ENV = "CartPole-v1"
 DEMO_NAME = "CartPole demo"

@@ -10,7 +10,6 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import (
-    ensure_app_navigation,
     metrics_snapshot,
     pick_run,
     safe_config,
@@ -19,8 +18,6 @@ from trpo import analysis, plots
 from trpo.config import TRPOConfig
 from trpo.formatting import finite, fmt
 from trpo.store import Run
-
-ensure_app_navigation()
 
 LIVE_EVERY = timedelta(seconds=2)
 

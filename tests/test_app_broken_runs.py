@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import BREAKAGES
 from trpo.store import RunStore
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+APP = str(Path(__file__).resolve().parent.parent / "pages" / "navigation.py")
 # Folders without config.json are not runs: pickers cannot offer them, pages warn about them.
 LISTED = [kind for kind in BREAKAGES if kind != "no-config"]
 # Found only when the policy is loaded: by Play on Replay, by Resume on Train.
@@ -77,9 +77,9 @@ def open_page(page: str) -> AppTest:
     ("page", "picker"),
     [
         # its charts for each of two dozen broken runs: about 6 s
-        pytest.param("pages/trust_region.py", "tr_run", marks=pytest.mark.slow),
-        ("pages/how_trpo_works.py", "how_run"),
-        pytest.param("pages/replay.py", "replay_run", marks=pytest.mark.slow),
+        pytest.param("trust_region.py", "tr_run", marks=pytest.mark.slow),
+        ("how_trpo_works.py", "how_run"),
+        pytest.param("replay.py", "replay_run", marks=pytest.mark.slow),
     ],
 )
 def test_run_pages_name_every_problem(every_breakage, page, picker):
@@ -93,13 +93,13 @@ def test_run_pages_name_every_problem(every_breakage, page, picker):
             report.misses.append(f"{kind}: exception {raised(at)}")
             at = open_page(page)
             continue
-        if page == "pages/replay.py" and (kind.startswith(("config", "env")) or kind in ON_LOAD):
+        if page == "replay.py" and (kind.startswith(("config", "env")) or kind in ON_LOAD):
             play = at.button(key="replay_play")
             at.selectbox(key="replay_max_steps").set_value(100)
             play.click().run()
         if kind == "good":
             assert not at.exception and not at.error, messages(at)
-        elif kind in ON_LOAD and page != "pages/replay.py":
+        elif kind in ON_LOAD and page != "replay.py":
             assert not at.exception, raised(at)
         else:
             report.check(at, kind)
@@ -107,8 +107,8 @@ def test_run_pages_name_every_problem(every_breakage, page, picker):
 
 
 def test_runs_page_names_every_problem(every_breakage):
-    report = Report("pages/runs.py")
-    at = open_page("pages/runs.py")
+    report = Report("runs.py")
+    at = open_page("runs.py")
     assert not at.exception, raised(at)
     report.check(at, "no-config", "no-config")
     for kind in LISTED:
@@ -124,7 +124,7 @@ def test_runs_page_names_every_problem(every_breakage):
 
 @pytest.mark.slow  # the Train page for each of two dozen broken runs
 def test_train_page_names_every_problem(every_breakage):
-    report = Report("pages/train.py")
+    report = Report("train.py")
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     report.check(at, "no-config", "no-config")
@@ -171,8 +171,8 @@ def test_sweeps_page_names_every_problem(every_breakage, broken_runs):
         (root / name / "sweep.json").write_bytes(data)
     (root / sweep_id / "driver.json").write_bytes(b"\xff\x00 not json")
 
-    report = Report("pages/sweeps.py")
-    at = open_page("pages/sweeps.py")
+    report = Report("sweeps.py")
+    at = open_page("sweeps.py")
     at.selectbox(key="sweep_pick").set_value(sweep_id).run()
     for name in broken_sweeps:
         report.check(at, name, name)

@@ -17,8 +17,8 @@ from tests.conftest import tiny_config
 from trpo.session import TrainingSession
 from trpo.store import Run, RunStore
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ("pages/runs.py", "pages/trust_region.py", "pages/how_trpo_works.py")
+APP = str(Path(__file__).resolve().parent.parent / "pages" / "navigation.py")
+PAGES = ("runs.py", "trust_region.py", "how_trpo_works.py")
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_page_renders_with_runs(runs_dir, page):
 
 
 def test_runs_table_lists_every_run_with_status_and_steps(runs_dir):
-    at = open_page("pages/runs.py")
+    at = open_page("runs.py")
     table = at.dataframe[0].value
     runs = RunStore(runs_dir).runs()
     assert list(table["run id"]) == [r.id for r in runs]
@@ -121,14 +121,14 @@ def test_runs_shows_a_run_started_from_the_cli_as_running(runs_dir):
     """A run marked running by a live process (here: this one) shows as running."""
     session = TrainingSession.new(tiny_config(seed=7), RunStore(runs_dir))
     session.trainer.close()  # status.json says running, with our pid
-    at = open_page("pages/runs.py")
+    at = open_page("runs.py")
     table = at.dataframe[0].value
     assert table.loc[table["run id"] == session.run_folder.id, "status"].item() == "running"
     assert table.loc[table["run id"] == session.run_folder.id, "env steps"].item() == 0
 
 
 def test_runs_overlay_and_seed_groups(runs_dir):
-    at = open_page("pages/runs.py")
+    at = open_page("runs.py")
     assert sorted(at.multiselect(key="runs_select").value) == sorted(
         r.id for r in RunStore(runs_dir).runs()
     )
@@ -169,7 +169,7 @@ def test_runs_csv_download_flattens_the_metrics(runs_dir, monkeypatch):
         return original(self, path_or_data, mimetype, kind, filename)
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", capture)
-    at = open_page("pages/runs.py")
+    at = open_page("runs.py")
     assert at.get_by_key("download_csv") is not None
     frame = pd.read_csv(io.BytesIO(downloads["trpo-metrics.csv"]))
     assert len(frame) == 8  # 2 runs x 4 iterations
@@ -188,7 +188,7 @@ def test_runs_csv_download_flattens_the_metrics(runs_dir, monkeypatch):
 
 
 def test_delete_needs_confirmation(runs_dir):
-    at = open_page("pages/runs.py")
+    at = open_page("runs.py")
     target = at.selectbox(key="delete_target").value
     assert (runs_dir / target).is_dir()
 
@@ -216,7 +216,7 @@ def test_delete_refuses_running_and_foreign_folders(runs_dir, tmp_path):
     registry = get_registry()
     handle = registry.start(tiny_config(total_steps=10**6, seed=3, probe_geometry=False))
     try:
-        at = open_page("pages/runs.py")
+        at = open_page("runs.py")
         at.selectbox(key="delete_target").set_value(handle.run_id).run()
         assert at.button(key="delete_run").disabled
         with pytest.raises(DeleteRefused, match="training"):
@@ -237,7 +237,7 @@ def test_delete_refuses_running_and_foreign_folders(runs_dir, tmp_path):
 
 
 def test_trust_region_shows_the_chosen_iteration(runs_dir):
-    at = open_page("pages/trust_region.py")
+    at = open_page("trust_region.py")
     run_id = sorted(p.name for p in runs_dir.iterdir())[0]
     at.selectbox(key="tr_run").set_value(run_id).run()
     assert at.slider(key="tr_iteration").value == 4  # the latest by default
@@ -270,7 +270,7 @@ def test_trust_region_explains_how_to_enable_the_probe(runs_dir):
         tiny_config(total_steps=512, probe_geometry=False), RunStore(runs_dir)
     )
     session.run()
-    at = open_page("pages/trust_region.py")
+    at = open_page("trust_region.py")
     at.selectbox(key="tr_run").set_value(session.run_folder.id).run()
     assert not at.exception
     assert any("probe_geometry" in i.value for i in at.info)
@@ -280,7 +280,7 @@ def test_trust_region_explains_how_to_enable_the_probe(runs_dir):
 
 
 def test_how_trpo_works_annotates_with_the_latest_record(runs_dir):
-    at = open_page("pages/how_trpo_works.py")
+    at = open_page("how_trpo_works.py")
     assert len(at.latex) >= 8
     # through app.py's navigation the Train page is the default page, at the root URL
     assert {p.proto.page for p in at.get("page_link")} == {"trust_region", ""}
@@ -308,7 +308,7 @@ def test_how_trpo_works_annotates_with_the_latest_record(runs_dir):
 
 
 def test_how_trpo_works_without_a_run_shows_symbols(empty_dir):
-    at = open_page("pages/how_trpo_works.py")
+    at = open_page("how_trpo_works.py")
     assert len(at.latex) >= 8
     assert not at.metric
 
@@ -324,7 +324,7 @@ def append_record(run_dir: Path, **changes) -> dict:
 
 def test_trust_region_slider_follows_new_iterations_only_from_the_newest(runs_dir):
     run_dir = sorted(runs_dir.iterdir())[0]
-    at = open_page("pages/trust_region.py")
+    at = open_page("trust_region.py")
     at.selectbox(key="tr_run").set_value(run_dir.name).run()
     assert at.slider(key="tr_iteration").value == 4
     append_record(run_dir)
@@ -348,14 +348,14 @@ def test_pages_explain_a_rejected_latest_step(runs_dir):
         reject_reason="KL above delta",
         step_norm=0.0,
     )
-    at = open_page("pages/trust_region.py")
+    at = open_page("trust_region.py")
     at.selectbox(key="tr_run").set_value(run_dir.name).run()
     assert not at.exception
     assert metric(at, "step rejected") == "θ kept"
     assert metric(at, "KL of the step") == "n/a"
     assert "KL above delta" in " ".join(c.value for c in at.caption)
 
-    at.switch_page("pages/how_trpo_works.py").run()
+    at.switch_page("how_trpo_works.py").run()
     at.selectbox(key="how_run").set_value(run_dir.name).run()
     assert not at.exception
     assert metric(at, "accepted j") == "rejected"
@@ -365,9 +365,9 @@ def test_pages_explain_a_rejected_latest_step(runs_dir):
 @pytest.mark.parametrize(
     ("page", "key"),
     [
-        ("pages/trust_region.py", "tr_run"),
-        ("pages/replay.py", "replay_run"),
-        ("pages/how_trpo_works.py", "how_run"),
+        ("trust_region.py", "tr_run"),
+        ("replay.py", "replay_run"),
+        ("how_trpo_works.py", "how_run"),
     ],
 )
 def test_a_link_names_the_run_shown_and_the_url_follows_the_choice(runs_dir, page, key):
@@ -385,12 +385,12 @@ def test_a_trust_region_link_names_the_iteration(runs_dir):
     older = sorted(p.name for p in runs_dir.iterdir())[0]
     at = AppTest.from_file(APP, default_timeout=30)
     at.query_params.update({"run": older, "iteration": "2"})
-    at.switch_page("pages/trust_region.py").run()
+    at.switch_page("trust_region.py").run()
     assert not at.exception
     assert at.slider(key="tr_iteration").value == 2
     assert "Line search of iteration 2" in charts(at)
     at.query_params["iteration"] = "99"  # not an iteration of the run: the newest is shown
     fresh = AppTest.from_file(APP, default_timeout=30)
     fresh.query_params.update({"run": older, "iteration": "99"})
-    fresh.switch_page("pages/trust_region.py").run()
+    fresh.switch_page("trust_region.py").run()
     assert fresh.slider(key="tr_iteration").value == 4

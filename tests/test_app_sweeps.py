@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+APP = str(Path(__file__).resolve().parents[1] / "pages" / "navigation.py")
 
 
 pytestmark = pytest.mark.usefixtures("app_runs_dir")
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("app_runs_dir")
 
 def open_sweeps() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("pages/sweeps.py").run()
+    at.switch_page("sweeps.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -25,7 +25,7 @@ from trpo.config import TRPOConfig
 from trpo.presets import preset
 from trpo.store import Run, RunStore
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+APP = str(Path(__file__).resolve().parents[1] / "pages" / "navigation.py")
 # A tiny CartPole run; LONG does not finish on its own during a test.
 SMALL = {"steps_per_iteration": 512, "n_envs": 2, "total_steps": 4096}
 LONG = {**SMALL, "total_steps": 50_000_000}

@@ -325,8 +325,8 @@ def check_train_link(page, run_id: str, config: TRPOConfig) -> None:
 
 @pytest.mark.parametrize("first", ["trust_region", "train"])
 def test_links_show_a_run_that_is_not_the_newest_on_a_fresh_server(trained, browser, first):
-    """Each link is tried as the fresh server's very first page (for a page other than the
-    default one, Streamlit first runs it outside app.py: pages/common.ensure_app_navigation)."""
+    """Each link is tried as the fresh server's very first page (a page other than the default
+    one must still go through pages/navigation.py, not Streamlit's legacy pages/ folder mode)."""
     older, newest = trained.ids
     links = {"trust_region": f"trust_region?run={older}&iteration=2", "train": f"?run={older}"}
     proc, url = start_server(trained.runs)  # a server that has never served a page

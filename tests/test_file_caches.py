@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from trpo.config import TRPOConfig
 from trpo.sweep import SweepSpec, create_sweep, load_sweep, sweep_path
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+APP = str(Path(__file__).resolve().parent.parent / "pages" / "navigation.py")
 
 
 def rewrite_keeping_size_and_mtime(path: Path, old: bytes, new: bytes) -> None:
@@ -49,7 +49,7 @@ def one_run(broken_runs, monkeypatch) -> Path:
 
 def test_runs_page_sees_a_metrics_rewrite_with_the_same_size_and_mtime(one_run):
     at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("runs.py").run()
     last = json.loads((one_run / "metrics.jsonl").read_text().splitlines()[-1])
     assert at.dataframe[0].value["last return"][0] == pytest.approx(last["return_mean"])
 

@@ -16,7 +16,7 @@ from pages.live import charts
 from tests.live_helpers import synthetic_record, synthetic_run
 from trpo.store import load_metrics
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+APP = str(Path(__file__).resolve().parents[1] / "pages" / "navigation.py")
 
 
 def test_each_refresh_sends_a_full_then_same_then_only_new_points(tmp_path: Path) -> None:

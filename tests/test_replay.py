@@ -31,7 +31,7 @@ from trpo.replay import (
 from trpo.session import TrainingSession
 from trpo.store import RunStore, RunStoreError
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+APP = str(Path(__file__).resolve().parents[1] / "pages" / "navigation.py")
 
 
 def train(env_id: str, root: Path) -> Path:
@@ -219,7 +219,7 @@ def test_output_sizes_are_even_and_capped() -> None:
 def replay_page(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("TRPO_RUNS_DIR", str(runs_dir))
     at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("pages/replay.py")
+    at.switch_page("replay.py")
     at.run()
     assert not at.exception, at.exception
     return at

@@ -104,10 +104,6 @@ def configure_headless_rendering() -> str | None:
     return os.environ.get("MUJOCO_GL")
 
 
-# Before anything in this process imports mujoco through the dashboard's Replay page.
-configure_headless_rendering()
-
-
 def checkpoint_summary(run_dir: str | os.PathLike[str]) -> CheckpointSummary | None:
     """The run's checkpoint (iteration, env steps, version), or None if it has none yet.
 
