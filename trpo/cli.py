@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from trpo.cli_options import EXIT_USAGE, CliError, add_config_options
+from trpo.cli_options import EXIT_USAGE, CliError, add_config_options, add_preset_and_runs_dir
 from trpo.cli_sweep import add_sweep_parser, run_sweep_command
 from trpo.config import ConfigError, TRPOConfig
 from trpo.envs import EnvError
-from trpo.presets import PRESETS, preset
+from trpo.presets import preset
 from trpo.store import DEFAULT_RUNS_DIR, RunStore, RunStoreError, load_metrics
 from trpo.training_errors import TrainingError
 
@@ -32,16 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a policy (or resume a run)")
-    train.add_argument(
-        "--preset",
-        metavar="ENV_ID",
-        help=f"start from rl-zoo's hyperparameters for one of: {', '.join(sorted(PRESETS))}",
-    )
-    train.add_argument(
-        "--runs-dir",
-        default=os.environ.get("TRPO_RUNS_DIR", DEFAULT_RUNS_DIR),
-        help="where run folders go [$TRPO_RUNS_DIR, else ./runs]",
-    )
+    add_preset_and_runs_dir(train)
     train.add_argument("--name", help="a display name for the run (metadata only)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its checkpoint")
     train.add_argument(

@@ -4,10 +4,13 @@ checked and documented by the knob's schema (trpo.knobs), and the user-error typ
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from trpo.config import TRPOConfig, knob_schema
 from trpo.knobs import Knob
+from trpo.presets import PRESETS
+from trpo.store import DEFAULT_RUNS_DIR
 
 # Short, familiar option names for the knobs people type most.
 OPTION_NAMES = {"env_id": "--env", "max_backtracks": "--max-backtracks"}
@@ -60,3 +63,17 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         else:
             kwargs["type"] = parser_of(knob)
         group.add_argument(option_name(name), **kwargs)
+
+
+def add_preset_and_runs_dir(parser: argparse.ArgumentParser) -> None:
+    """--preset (rl-zoo's values for an env) and --runs-dir ($TRPO_RUNS_DIR, else ./runs)."""
+    parser.add_argument(
+        "--preset",
+        metavar="ENV_ID",
+        help=f"start from rl-zoo's hyperparameters for one of: {', '.join(sorted(PRESETS))}",
+    )
+    parser.add_argument(
+        "--runs-dir",
+        default=os.environ.get("TRPO_RUNS_DIR", DEFAULT_RUNS_DIR),
+        help="where run folders go [$TRPO_RUNS_DIR, else ./runs]",
+    )

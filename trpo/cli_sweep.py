@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
 import threading
 from dataclasses import fields
 from typing import Any
 
-from trpo.cli_options import CliError, option_help, option_name
+from trpo.cli_options import CliError, add_preset_and_runs_dir, option_help, option_name
 from trpo.config import TRPOConfig, knob_schema
-from trpo.presets import PRESETS, preset
+from trpo.presets import preset
 from trpo.store import DEFAULT_RUNS_DIR, load_metrics
 
 # --- sweep ---------------------------------------------------------------------------------
@@ -67,16 +66,7 @@ def add_sweep_parser(commands: Any) -> None:
         metavar="ADDR",
         help="a running Ray cluster (e.g. auto or HOST:6379); default: start a local one",
     )
-    sweep.add_argument(
-        "--preset",
-        metavar="ENV_ID",
-        help=f"start from rl-zoo's hyperparameters for one of: {', '.join(sorted(PRESETS))}",
-    )
-    sweep.add_argument(
-        "--runs-dir",
-        default=os.environ.get("TRPO_RUNS_DIR", DEFAULT_RUNS_DIR),
-        help="where run folders go [$TRPO_RUNS_DIR, else ./runs]",
-    )
+    add_preset_and_runs_dir(sweep)
     sweep.add_argument("--name", help="a display name for the sweep")
     sweep.add_argument(
         "--resume", metavar="SWEEP_ID", help="continue a sweep: run its unfinished trials"
