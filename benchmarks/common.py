@@ -185,24 +185,9 @@ def markdown_table(
         bool(rows) and all(isinstance(row[i], (int, float)) or row[i] is None for row in rows)
         for i in range(len(headers))
     ]
-    widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(headers)]
+    from trpo.formatting import markdown_table as table
 
-    def line(items: Sequence[str]) -> str:
-        padded = [
-            item.rjust(w) if num else item.ljust(w)
-            for item, w, num in zip(items, widths, numeric, strict=True)
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = (
-        "|"
-        + "|".join(
-            "-" * (w + 1) + ":" if num else "-" * (w + 2)
-            for w, num in zip(widths, numeric, strict=True)
-        )
-        + "|"
-    )
-    return "\n".join([line(headers), rule, *(line(row) for row in cells)])
+    return table(headers, cells, numeric)
 
 
 def check_presets(parser: Any, env_ids: Sequence[str], total_steps: int | None = None) -> None:
@@ -263,16 +248,6 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def write_results(
     name: str, data: dict[str, Any], path: str | os.PathLike[str] | None = None
 ) -> Path:
@@ -283,7 +258,9 @@ def write_results(
     """
     target = Path(path) if path is not None else RESULTS_DIR / f"{name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
-    payload = _json_safe({"benchmark": name, "machine": machine_info(), **data})
+    from trpo.record import json_safe
+
+    payload = json_safe({"benchmark": name, "machine": machine_info(), **data})
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
     os.replace(tmp, target)

@@ -92,3 +92,15 @@ def test_seed_groups_put_seeds_together_and_label_what_differs():
     assert "0.05" in labels[("r3",)]
     assert "seed" not in labels[("r1", "r2")]
     assert labels[("r4",)].startswith("broken")
+
+
+def test_markdown_table_pads_aligns_and_escapes():
+    table = formatting.markdown_table(
+        ["env", "mean"], [["Hopper", "1,208.4"], ["a|b", "-"]], [False, True]
+    )
+    assert table.splitlines() == [
+        "| env    |    mean |",
+        "|--------|--------:|",
+        "| Hopper | 1,208.4 |",
+        "| a\\|b   |       - |",
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -36,3 +37,29 @@ def eta_text(seconds: float) -> str:
         return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def markdown_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool] | None = None
+) -> str:
+    """A GitHub markdown table of already formatted cells, padded to line up; columns flagged
+    in `right` are right-aligned (numbers). A '|' in a cell is escaped."""
+    cells = [[str(c).replace("|", "\\|") for c in row] for row in rows]
+    right = [False] * len(headers) if right is None else list(right)
+    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
+
+    def line(items: Sequence[str]) -> str:
+        padded = [
+            item.rjust(w) if r else item.ljust(w)
+            for item, w, r in zip(items, widths, right, strict=True)
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = (
+        "|"
+        + "|".join(
+            "-" * (w + 1) + ":" if r else "-" * (w + 2) for w, r in zip(widths, right, strict=True)
+        )
+        + "|"
+    )
+    return "\n".join([line(headers), rule, *(line(row) for row in cells)])

@@ -56,6 +56,7 @@ import pandas as pd
 from trpo.compare import config_id
 from trpo.config import ConfigError, TRPOConfig
 from trpo.envs import EnvError, check_env_id
+from trpo.formatting import markdown_table
 from trpo.ids import fresh_folder, process_alive, utc_now
 from trpo.record import IterationRecord
 from trpo.store import Run, RunStore, RunStoreError, atomic_write_json, load_metrics, open_run
@@ -1350,16 +1351,10 @@ def format_table(frame: pd.DataFrame, columns: list[str] | None = None, digits: 
             return "-"
         if isinstance(value, float):
             return f"{value:.{digits}f}" if abs(value) >= 0.01 or value == 0 else f"{value:.3g}"
-        return str(value).replace("|", "\\|")
+        return str(value)
 
     body = [[cell(v) for v in row] for row in frame[columns].itertuples(index=False)]
-    widths = [max([len(c), *(len(r[i]) for r in body)]) for i, c in enumerate(columns)]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |"]
-    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    lines += [
-        "| " + " | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) + " |" for r in body
-    ]
-    return "\n".join(lines)
+    return markdown_table(columns, body)
 
 
 def format_results(frame: pd.DataFrame, knob_names: list[str]) -> str:
