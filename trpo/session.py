@@ -19,10 +19,11 @@ from typing import Any
 
 import torch
 
+from trpo.checkpoint import Checkpoint
 from trpo.config import ConfigError, TRPOConfig
 from trpo.record import IterationRecord
 from trpo.store import CHECKPOINT, Run, RunStore, RunStoreError, open_run
-from trpo.trainer import Trainer, TrainerState
+from trpo.trainer import Trainer
 from trpo.training_errors import StateMismatchError, TrainingError
 
 OnRecord = Callable[[IterationRecord], None]
@@ -40,7 +41,7 @@ class StopFlag:
         return (self.event is not None and self.event.is_set()) or self.run.stop_requested()
 
 
-def trained_steps(state: TrainerState | None) -> int:
+def trained_steps(state: Checkpoint | None) -> int:
     """Env steps a checkpoint has trained (0 without one)."""
     return int(state.meta.get("env_steps", 0)) if state is not None else 0
 
@@ -50,7 +51,7 @@ def check_resume_budget(run: Run, total_steps: int | None, done: int | None = No
     must be more than the done steps its checkpoint has trained (read when not given)."""
     if done is None:
         checkpoint = run.load_checkpoint() if run.has_checkpoint() else None
-        done = trained_steps(checkpoint and TrainerState(checkpoint.tensors, checkpoint.meta))
+        done = trained_steps(checkpoint)
     budget = run.config().total_steps if total_steps is None else total_steps
     if budget <= done:
         raise ConfigError(
@@ -97,10 +98,7 @@ class TrainingSession:
         """Continue a run from its last checkpoint (or from scratch if it has none)."""
         run = open_run(run_dir)
         config = run.config()
-        state = None
-        if run.has_checkpoint():
-            checkpoint = run.load_checkpoint()
-            state = TrainerState(checkpoint.tensors, checkpoint.meta)
+        state = run.load_checkpoint() if run.has_checkpoint() else None
         if total_steps is not None:
             check_resume_budget(run, total_steps, trained_steps(state))
         if total_steps is not None and total_steps != config.total_steps:

@@ -28,7 +28,6 @@ import tempfile
 import threading
 import time
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_safetensors_bytes
 
+from trpo.checkpoint import Checkpoint
 from trpo.config import ConfigError, TRPOConfig
 from trpo.ids import fresh_folder, process_alive, utc_now
 from trpo.metrics_log import parse_lines, parse_record, records_to_frame
@@ -91,15 +91,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
-
-
-@dataclass
-class Checkpoint:
-    tensors: dict[str, torch.Tensor]
-    meta: dict[str, Any]
-    # SHA-256 of the metadata (iteration, env steps, RNG states): tells two checkpoints apart
-    # whatever their stat
-    digest: str = ""
 
 
 class Run:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,6 +20,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from trpo import env_state
 from trpo.advantages import gae, standardize
+from trpo.checkpoint import Checkpoint
 from trpo.config import ConfigError, TRPOConfig
 from trpo.envs import SpaceInfo, make_vector_env
 from trpo.fisher import MLPFisher
@@ -48,14 +48,6 @@ class StopSignal(Protocol):
     def is_set(self) -> bool: ...
 
 
-@dataclass
-class TrainerState:
-    """A checkpoint's content: named tensors and JSON-able metadata."""
-
-    tensors: dict[str, torch.Tensor]
-    meta: dict[str, Any]
-
-
 class Trainer:
     """Trains one policy with TRPO; iterate `run()` to get one record per iteration.
 
@@ -64,7 +56,7 @@ class Trainer:
     with session.use_torch_threads); a program that builds a Trainer keeps its own setting.
     """
 
-    def __init__(self, config: TRPOConfig, state: TrainerState | None = None) -> None:
+    def __init__(self, config: TRPOConfig, state: Checkpoint | None = None) -> None:
         """A trainer for config, continuing from state if given (StateMismatchError if the
         state was saved by a trainer of another shape)."""
         self.config = config
@@ -76,7 +68,7 @@ class Trainer:
             self.envs.close()
             raise
 
-    def _build(self, state: TrainerState | None) -> None:
+    def _build(self, state: Checkpoint | None) -> None:
         c, space = self.config, self.space
         self.generator = torch.Generator().manual_seed(c.seed)
         self.policy = make_policy(
@@ -339,7 +331,7 @@ class Trainer:
         )
 
     # --- checkpoint state --------------------------------------------------------------------
-    def state(self) -> TrainerState:
+    def state(self) -> Checkpoint:
         tensors: dict[str, torch.Tensor] = {}
         for name, t in self.policy.state_dict().items():
             tensors[f"policy/{name}"] = t.detach().clone()
@@ -362,9 +354,9 @@ class Trainer:
             "vf_optimizer_groups": opt["param_groups"],
             "episodes": {"envs": env_state.capture(self.envs), "collector": self.collector.state()},
         }
-        return TrainerState(tensors, json.loads(json.dumps(meta)))
+        return Checkpoint(tensors, json.loads(json.dumps(meta)))
 
-    def load_state(self, state: TrainerState) -> None:
+    def load_state(self, state: Checkpoint) -> None:
         t, meta = state.tensors, state.meta
 
         def section(prefix: str) -> dict[str, torch.Tensor]:
