@@ -127,8 +127,14 @@ def run_label(run: Run, config: TRPOConfig | None = None) -> str:
 
 
 def linked_run_id(ids: list[str]) -> str | None:
-    """The run named by the page's link (`?run=<run id>`), if it exists."""
+    """The run named by the page's link (`?run=<run id>`), if it exists; a warning says so when
+    the link names a run that is not in the runs directory."""
     wanted = st.query_params.get("run")
+    if wanted and wanted not in ids:
+        st.warning(
+            f"The link names run `{wanted}`, which is not in `{runs_dir()}` (deleted, or a link "
+            "from another machine): showing another run instead."
+        )
     return wanted if wanted in ids else None
 
 

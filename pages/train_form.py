@@ -138,12 +138,27 @@ def init_state(env_ids: list[str], demo_env: str, linked: TRPOConfig | None = No
         st.session_state.setdefault(key, value)
     if first:
         read_link(env_ids)
-    st.session_state.setdefault("preset", None)
     st.session_state.setdefault("run_name", "")
     if st.session_state["env_id"] not in env_ids:
         st.session_state["env_id"] = demo_env if demo_env in env_ids else env_ids[0]
+    if "preset" not in st.session_state:  # the box names the preset when the form shows it
+        st.session_state["preset"] = shown_preset()
     if st.session_state["preset"] not in (None, *PRESETS):
         st.session_state["preset"] = None
+
+
+def shown_preset() -> str | None:
+    """The env's preset if every knob but the run knobs shows it, else None."""
+    env_id = st.session_state.get("env_id")
+    if env_id not in PRESETS:
+        return None
+    expected = widget_values(preset(env_id))
+    same = all(
+        st.session_state.get(key) == value
+        for key, value in expected.items()
+        if key not in RUN_KNOBS
+    )
+    return env_id if same else None
 
 
 def run_knobs_now() -> dict[str, Any]:

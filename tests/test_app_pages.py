@@ -381,6 +381,17 @@ def test_a_link_names_the_run_shown_and_the_url_follows_the_choice(runs_dir, pag
     assert at.query_params["run"] == [newer] or at.query_params["run"] == newer
 
 
+@pytest.mark.parametrize("page", ["trust_region.py", "replay.py", "how_trpo_works.py"])
+def test_a_link_to_a_missing_run_says_so_and_shows_the_newest(runs_dir, page):
+    newer = sorted(p.name for p in runs_dir.iterdir())[-1]
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["run"] = "20200101-000000-gone-abcdef"
+    at.switch_page(page).run()
+    assert not at.exception
+    assert any("20200101-000000-gone-abcdef" in w.value for w in at.warning)
+    assert at.query_params["run"] in ([newer], newer)
+
+
 def test_a_trust_region_link_names_the_iteration(runs_dir):
     older = sorted(p.name for p in runs_dir.iterdir())[0]
     at = AppTest.from_file(APP, default_timeout=30)

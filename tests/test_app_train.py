@@ -105,6 +105,7 @@ def test_page_renders_with_defaults() -> None:
     assert at.selectbox(key="env_id").value == "CartPole-v1"
     assert any("Pendulum-v1" in o for o in at.selectbox(key="env_id").options)
     assert at.toggle(key="probe_geometry").value is True  # on in the dashboard
+    assert at.selectbox(key="preset").value == "CartPole-v1"  # the knobs show its preset
     assert not at.button(key="start").disabled
     assert at.button(key="stop").disabled and at.button(key="resume").disabled
     assert not errors(at)

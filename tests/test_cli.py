@@ -1,6 +1,7 @@
 """`python -m trpo`: train, eval, list, and clear errors (exit code 2, no traceback)."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -306,3 +307,17 @@ def test_interrupting_train_stops_after_the_iteration_with_a_checkpoint(tmp_path
     [run] = RunStore(runs).runs()
     assert run.state() == "stopped"
     assert run.load_checkpoint().meta["iteration"] == len(load_metrics(run.path))
+
+
+def test_eval_and_resume_take_a_run_id_from_the_runs_dir(good_run, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    shutil.copytree(good_run, runs / good_run.name)
+    code = main(["eval", good_run.name, "--runs-dir", str(runs), "--episodes", "1", "--json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["run_dir"] == str(runs / good_run.name)
+    # no such id (and no such folder): the message names it, exit 2
+    assert main(["eval", "no-such-run", "--runs-dir", str(runs)]) == 2
+    assert "no-such-run" in capsys.readouterr().err
+    # resume by id: the budget is already spent, so it refuses by name (not "not a run folder")
+    assert main(["train", "--resume", good_run.name, "--runs-dir", str(runs), "--quiet"]) == 2
+    assert "not a run folder" not in capsys.readouterr().err

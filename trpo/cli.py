@@ -34,14 +34,23 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a policy (or resume a run)")
     add_preset_and_runs_dir(train)
     train.add_argument("--name", help="a display name for the run (metadata only)")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its checkpoint")
+    train.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue this run (a folder, or a run id in --runs-dir) from its checkpoint",
+    )
     train.add_argument(
         "--quiet", action="store_true", help="no progress bar or per-iteration lines"
     )
     add_config_options(train)
 
     evaluate = commands.add_parser("eval", help="evaluate a run's policy deterministically")
-    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate.add_argument("run_dir", metavar="RUN", help="a run folder, or a run id in --runs-dir")
+    evaluate.add_argument(
+        "--runs-dir",
+        default=os.environ.get("TRPO_RUNS_DIR", DEFAULT_RUNS_DIR),
+        help="where a run id is looked up [$TRPO_RUNS_DIR, else ./runs]",
+    )
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes to run [10]")
     evaluate.add_argument("--seed", type=int, default=10_000, help="seed of the first episode")
     evaluate.add_argument(
@@ -71,6 +80,13 @@ def config_from_args(args: argparse.Namespace) -> TRPOConfig:
     return TRPOConfig(**overrides)
 
 
+def run_folder(text: str, runs_dir: str) -> str:
+    """A run given as a folder path, or as a run id (what `list` prints) inside runs_dir."""
+    if not os.path.isdir(text) and os.path.isfile(os.path.join(runs_dir, text, "config.json")):
+        return os.path.join(runs_dir, text)
+    return text
+
+
 def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -80,7 +96,9 @@ def _train(args: argparse.Namespace) -> int:
         given = [f.name for f in fields(TRPOConfig) if getattr(args, f.name) is not None]
         if args.preset or set(given) - {"total_steps"}:
             raise CliError("--resume takes only --total-steps (the run keeps its own config)")
-        session = TrainingSession.resume(args.resume, total_steps=args.total_steps)
+        session = TrainingSession.resume(
+            run_folder(args.resume, args.runs_dir), total_steps=args.total_steps
+        )
         session.run_folder.clear_stop_request()  # an explicit resume overrides an old request
         if session.trainer.env_steps >= session.config.total_steps:
             done = session.trainer.env_steps
@@ -156,15 +174,19 @@ def _eval(args: argparse.Namespace) -> int:
         raise CliError(f"--episodes must be at least 1, got {args.episodes}")
     if args.max_steps is not None and args.max_steps < 1:
         raise CliError(f"--max-steps must be at least 1, got {args.max_steps}")
+    run_dir = run_folder(args.run_dir, args.runs_dir)
     result = evaluate(
-        args.run_dir, episodes=args.episodes, seed=args.seed, max_steps=args.max_steps
+        run_dir,
+        episodes=args.episodes,
+        seed=args.seed,
+        max_steps=args.max_steps,
     )
     cut = sum(result.cut)
     if args.json:
         print(
             json.dumps(
                 {
-                    "run_dir": str(args.run_dir),
+                    "run_dir": str(run_dir),
                     "episodes": len(result.returns),
                     "mean_return": result.mean_return,
                     "std_return": result.std_return,
