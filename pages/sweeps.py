@@ -23,6 +23,7 @@ from trpo.cli_options import CliError
 from trpo.cli_sweep import knob_values
 from trpo.config import ConfigError, TRPOConfig, knob_help, knob_schema
 from trpo.envs import EnvError
+from trpo.formatting import plural
 from trpo.presets import PRESETS, preset
 from trpo.sweep import (
     SweepError,
@@ -216,9 +217,10 @@ def define_sweep() -> None:
             st.error(problem)
         if spec is not None:
             n = len(spec_trials(spec))
+            configs = n // max(1, len(spec.seeds))
             st.caption(
-                f"{n} trials: {n // max(1, len(spec.seeds))} configurations x "
-                f"{len(spec.seeds)} seeds."
+                f"{plural(n, 'trial')}: {plural(configs, 'configuration')} x "
+                f"{plural(len(spec.seeds), 'seed')}."
             )
         st.button(
             "Launch sweep",
@@ -279,8 +281,9 @@ def results_panel(sweep_id: str) -> None:
         st.info("Results appear here as trials finish.")
         return
     st.subheader("Results: final return per configuration across seeds")
+    single_seed = results["final_return_std"].isna().all()  # no spread to show
     st.dataframe(
-        results.drop(columns=["config_id"]),
+        results.drop(columns=["config_id", *(["final_return_std"] if single_seed else [])]),
         hide_index=True,
         width="stretch",
         key="sweep_results_table",

@@ -68,6 +68,8 @@ def test_formatting_helpers():
     assert formatting.tex(0.5) == "0.5"
     assert formatting.finite(1) and formatting.finite(-2.5)
     assert not formatting.finite(math.inf) and not formatting.finite("1")
+    assert formatting.plural(1, "seed") == "1 seed"
+    assert formatting.plural(1200, "trial") == "1,200 trials"
 
 
 def test_config_id_ignores_the_seed_and_nothing_else():

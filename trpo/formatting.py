@@ -27,6 +27,11 @@ def tex(value: Any) -> str:
     return text
 
 
+def plural(n: int, word: str) -> str:
+    """'1 seed', '3 seeds' (English plurals with -s)."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def eta_text(seconds: float) -> str:
     """A duration rounded up to the second: '42 s', '3 min 05 s', '2 h 07 min'."""
     seconds = math.ceil(seconds)

@@ -167,7 +167,7 @@ def layout(
         step = max(1, math.ceil((max_backtracks + 1) / 4))  # few ticks: the charts are short
         ticks = list(range(0, max_backtracks + 1, step))
         result["yaxis"].update(
-            title={"text": "j (step × α^j)", "standoff": 4},
+            title={"text": "j (step fraction α^j)", "standoff": 4},
             range=[-0.4, max_backtracks + 1.6],
             tickvals=[*ticks, max_backtracks + 1],
             ticktext=[*map(str, ticks), "rej."],
