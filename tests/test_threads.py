@@ -4,26 +4,19 @@ training processes (CLI train, trainer process, sweep worker) set config.torch_t
 import pytest
 import torch
 
+from tests.conftest import tiny_config
 from trpo import cli, sweep, trainer_process
 from trpo.config import TRPOConfig
 from trpo.store import RunStore
 from trpo.trainer import Trainer
 
+# smaller than the shared tiny config: these tests only count threads
+SMALL = dict(total_steps=256, steps_per_iteration=128, vf_minibatch=64, cg_iters=3,
+             hidden_sizes=(8,), seed=2)  # fmt: skip
+
 
 def tiny(**overrides) -> TRPOConfig:
-    values = dict(
-        env_id="CartPole-v1",
-        total_steps=256,
-        steps_per_iteration=128,
-        n_envs=2,
-        vf_epochs=1,
-        vf_minibatch=64,
-        cg_iters=3,
-        hidden_sizes=(8,),
-        seed=2,
-    )
-    values.update(overrides)
-    return TRPOConfig(**values)
+    return tiny_config(SMALL, **overrides)
 
 
 @pytest.fixture
