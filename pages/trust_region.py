@@ -48,8 +48,8 @@ def run_summary(version: int, delta: float, _frame: pd.DataFrame) -> tuple[dict,
     summary = analysis.trust_region_summary(_frame, delta)
     kl_hist = plots.histogram_figure(
         summary["kl_over_delta"],
-        "KL / delta of the accepted steps",
-        "KL(pi_old || pi_new) / delta",
+        "KL / δ of the accepted steps",
+        "KL(π_old ‖ π_new) / δ",
         marker=1.0,
     )
     ratio_hist = plots.histogram_figure(

@@ -191,7 +191,7 @@ def test_line_search_figure_shows_each_candidates_kl_and_improvement(frame):
     assert bars.marker.color[2] == plots.ACCEPT_COLOR
     assert bars.marker.color[0] != plots.ACCEPT_COLOR
     assert list(trace(fig, "actual").y) == [0.05, -0.01, 0.006]
-    assert list(trace(fig, "expected (g^T step)").y) == [0.04, 0.02, 0.01]
+    assert list(trace(fig, "expected (gᵀ step)").y) == [0.04, 0.02, 0.01]
 
 
 def test_cg_iteration_figure_plots_one_iterations_residuals(frame):
@@ -228,7 +228,7 @@ def test_line_search_table_flags_checks_and_the_accepted_candidate(frame):
 def test_geometry_figure_has_true_kl_and_models_or_says_probe_missing(frame):
     fig = plots.geometry_figure(frame.iloc[0], DELTA, 0.5, K)
     assert list(trace(fig, "true KL").y) == geometry()["kl"]
-    assert list(trace(fig, "1/2 s^2 x^T H x").y) == pytest.approx(geometry()["kl_model"])
+    assert list(trace(fig, "½ s² xᵀHx").y) == pytest.approx(geometry()["kl_model"])
     assert list(trace(fig, "true improvement").y) == geometry()["improvement"]
     missing = plots.geometry_figure(frame.iloc[1], DELTA, 0.5, K)
     assert not missing.data
@@ -256,6 +256,6 @@ def test_display_helpers_lift_the_legend_and_mark_single_points(frame):
     )
     assert fig.layout.legend.y > 1.0
     assert fig.layout.margin.t >= 90
-    assert trace(fig, "expected (g^T step)").mode == "lines+markers"
+    assert trace(fig, "expected (gᵀ step)").mode == "lines+markers"
     several = plots.show_single_points(plots.line_search_figure(frame.iloc[1], DELTA))
-    assert trace(several, "expected (g^T step)").mode == "lines"
+    assert trace(several, "expected (gᵀ step)").mode == "lines"

@@ -138,7 +138,7 @@ def line_search_figure(row: pd.Series, delta: float) -> go.Figure:
             y=[c["expected_improvement"] for c in candidates],
             mode="lines",
             line=dict(color=MODEL_COLOR, dash="dot"),
-            name="expected (g^T step)",
+            name="expected (gᵀ step)",
         ),
         row=1,
         col=2,
@@ -157,51 +157,27 @@ def geometry_figure(row: pd.Series, delta: float, alpha: float, max_backtracks: 
         return empty_figure(title, "no probe recorded (enable probe_geometry)")
     f = geometry["fractions"]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("mean KL", "surrogate improvement"))
-    fig.add_trace(
-        go.Scatter(
-            x=f,
-            y=geometry["kl"],
-            mode="lines+markers",
-            name="true KL",
-            line=dict(color=ACCEPT_COLOR),
-        ),
-        row=1,
-        col=1,
+    # per subplot: the true value along the step and TRPO's model of it (s = step scale)
+    panels = (
+        ("kl", "true KL", ACCEPT_COLOR, "kl_model", "½ s² xᵀHx", "dot"),
+        ("improvement", "true improvement", "#2ca02c", "improvement_model", "s gᵀx", "dash"),
     )
-    fig.add_trace(
-        go.Scatter(
-            x=f,
-            y=geometry["kl_model"],
-            mode="lines",
-            name="1/2 s^2 x^T H x",
-            line=dict(color=MODEL_COLOR, dash="dot"),
-        ),
-        row=1,
-        col=1,
-    )
+    for col, (true_key, true_name, color, model_key, model_name, dash) in enumerate(panels, 1):
+        fig.add_trace(
+            go.Scatter(
+                x=f, y=geometry[true_key], mode="lines+markers", name=true_name,
+                line=dict(color=color),
+            ),
+            row=1, col=col,
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=f, y=geometry[model_key], mode="lines", name=model_name,
+                line=dict(color=MODEL_COLOR, dash=dash),
+            ),
+            row=1, col=col,
+        )  # fmt: skip
     fig.add_hline(y=delta, line=dict(color=DELTA_COLOR, dash="dash"), row=1, col=1)
-    fig.add_trace(
-        go.Scatter(
-            x=f,
-            y=geometry["improvement"],
-            mode="lines+markers",
-            name="true improvement",
-            line=dict(color="#2ca02c"),
-        ),
-        row=1,
-        col=2,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=f,
-            y=geometry["improvement_model"],
-            mode="lines",
-            name="s g^T x",
-            line=dict(color=MODEL_COLOR, dash="dash"),
-        ),
-        row=1,
-        col=2,
-    )
     for j in range(max_backtracks + 1):
         fraction = alpha**j
         if fraction < 0.02:
@@ -217,7 +193,7 @@ def geometry_figure(row: pd.Series, delta: float, alpha: float, max_backtracks: 
                     color=ACCEPT_COLOR if chosen else "rgba(0,0,0,0.15)", width=2.5 if chosen else 1
                 ),
             )
-    fig.update_xaxes(title_text="fraction of the full step (alpha^j marked)")
+    fig.update_xaxes(title_text="fraction of the full step (α^j marked)")
     fig.update_layout(hovermode="closest")
     return apply_layout(fig, title, "", "", height=360)
 
