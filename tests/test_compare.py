@@ -59,6 +59,24 @@ def test_labels_name_the_knobs_that_differ():
     assert distinguishing_labels({"only": ("solo", a)}) == {"only": "solo"}
 
 
+def test_labels_compare_runs_within_their_env_and_skip_what_does_not_learn():
+    cart = TRPOConfig(env_id="CartPole-v1", delta=0.01)
+    pend = TRPOConfig(env_id="Pendulum-v1", gamma=0.9, total_steps=100_000)
+    labels = distinguishing_labels(
+        {
+            "c1": ("", cart),
+            "c2": ("", cart.replace(delta=0.02, probe_geometry=not cart.probe_geometry)),
+            "p1": ("", pend),
+            "p2": ("mine", pend.replace(torch_threads=2)),
+        }
+    )
+    assert labels["c1"] == "CartPole-v1 · δ=0.01"
+    assert labels["c2"] == "CartPole-v1 · δ=0.02"  # the probe does not change learning
+    # the Pendulum runs differ only in threads: nothing to tell, the names and envs say it
+    assert labels["p1"] == "Pendulum-v1"
+    assert labels["p2"] == "mine · Pendulum-v1"
+
+
 def test_a_run_keeps_its_colour_whatever_else_is_selected():
     ids = [f"2026-run-{i}" for i in range(30)]
     colors = {i: color_of(i) for i in ids}

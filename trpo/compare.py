@@ -91,21 +91,35 @@ def differing_knobs(configs: Sequence[TRPOConfig]) -> list[str]:
     return [k for k in knob_schema() if len({getattr(c, k) for c in configs}) > 1]
 
 
+#: Knobs that change what is recorded or how fast, not what is learned: never in a label.
+NOT_LEARNING = ("probe_geometry", "probe_points", "torch_threads", "checkpoint_every")
+
+
 def distinguishing_labels(
     runs: Mapping[str, tuple[str, TRPOConfig | None]],
 ) -> dict[str, str]:
     """run id -> a label saying what tells the run apart from the others given: its name (or
-    env id) plus the knobs that differ among them, e.g. 'cartpole · δ=0.02 seed=1'. Runs that
-    still read the same get their run id appended."""
-    configs = [c for _, c in runs.values() if c is not None]
-    knobs = differing_knobs(configs)
+    env id; both when the runs span several envs) plus the knobs that differ among the runs of
+    its env, e.g. 'cartpole · δ=0.02 seed=1'. A different env brings its own preset, so knobs
+    are compared within an env only; NOT_LEARNING knobs are left out. Runs that still read the
+    same get their run id appended."""
+    by_env: dict[str, list[TRPOConfig]] = {}
+    for _, config in runs.values():
+        if config is not None:
+            by_env.setdefault(config.env_id, []).append(config)
+    knobs = {
+        env: [k for k in differing_knobs(configs) if k != "env_id" and k not in NOT_LEARNING]
+        for env, configs in by_env.items()
+    }
     labels: dict[str, str] = {}
     for run_id, (name, config) in runs.items():
         if config is None:
             labels[run_id] = f"{name or run_id} (unreadable config)"
             continue
         head = name or config.env_id
-        parts = [f"{SYMBOLS.get(k, k)}={_shown(getattr(config, k))}" for k in knobs]
+        if name and len(by_env) > 1:
+            head = f"{name} · {config.env_id}"
+        parts = [f"{SYMBOLS.get(k, k)}={_shown(getattr(config, k))}" for k in knobs[config.env_id]]
         labels[run_id] = " · ".join([head, " ".join(parts)]) if parts else head
     seen: dict[str, int] = {}
     for label in labels.values():
