@@ -227,3 +227,20 @@ def broken_runs(good_run: Path, tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium for one browser test module (skipped without Playwright)."""
+    from tests.browser_support import launch
+
+    yield from launch()
+
+
+@pytest.fixture(scope="module")
+def warmed(server: tuple[str, Path], browser: Any) -> None:
+    """The module's dashboard (its `server` fixture) loaded once, so that no test pays the cold
+    first navigation; browser modules use it through pytest.mark.usefixtures."""
+    from tests.browser_support import warm
+
+    warm(server[0], browser)

@@ -14,7 +14,6 @@ from tests.browser_support import (
     chart_points,
     click,
     goto_page,
-    launch,
     metric,
     needs_chromium,
     new_tab,
@@ -25,26 +24,19 @@ from tests.browser_support import (
     shot,
     slots,
     state_of,
-    warm,
 )
 from tests.conftest import wait_until
 
-pytestmark = [needs_chromium, pytest.mark.slow]  # a Streamlit server and Chromium
+pytestmark = [
+    needs_chromium,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("warmed"),
+]  # a Streamlit server and Chromium
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     yield from serve(tmp_path_factory.mktemp("browser") / "runs")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launch()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def warmed(server, browser):
-    warm(server[0], browser)
 
 
 def test_train_watch_stop_then_every_page(server, browser):

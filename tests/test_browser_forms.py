@@ -23,7 +23,6 @@ from pages.train_form import KNOBS, RUN_KNOBS, SCHEMA
 from tests.browser_support import (
     FIRST_NAVIGATION_MS,
     click,
-    launch,
     needs_chromium,
     new_tab,
     run_folders,
@@ -32,7 +31,6 @@ from tests.browser_support import (
     start_server,
     state_of,
     stop_server,
-    warm,
 )
 from tests.conftest import wait_until
 from trpo.compare import METRICS
@@ -41,7 +39,7 @@ from trpo.presets import preset
 from trpo.session import TrainingSession
 from trpo.store import RunStore, load_metrics, open_run
 
-pytestmark = [needs_chromium, pytest.mark.slow]
+pytestmark = [needs_chromium, pytest.mark.slow, pytest.mark.usefixtures("warmed")]
 
 KL_LABEL = METRICS["kl"]  # "KL(π_old ‖ π_new) of the accepted step (nats)"
 # The two finished runs: (seed, delta, alpha, max_backtracks), oldest first.
@@ -98,16 +96,6 @@ def server(trained):
         yield from serve(trained.runs)
     finally:
         stop_training(trained.runs)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launch()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def warmed(server, browser):
-    warm(server[0], browser)
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -18,21 +18,23 @@ import pytest
 from tests.browser_support import (
     chart_points,
     click,
-    launch,
     metric,
     needs_chromium,
     new_tab,
     serve,
     set_number,
     shot,
-    warm,
 )
 from tests.conftest import wait_until
 from tests.live_helpers import SPIKES, synthetic_record, synthetic_run
 from trpo import live_layout, live_series
 from trpo.store import load_metrics
 
-pytestmark = [needs_chromium, pytest.mark.slow]  # a Streamlit server and Chromium
+pytestmark = [
+    needs_chromium,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("warmed"),
+]  # a Streamlit server and Chromium
 
 STATS = "() => ({...(window.__trpoLiveCharts || {})})"
 CHART = "name => document.querySelector(`.st-key-live_charts [data-chart=${name}]`)"
@@ -41,16 +43,6 @@ CHART = "name => document.querySelector(`.st-key-live_charts [data-chart=${name}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     yield from serve(tmp_path_factory.mktemp("browser-live") / "runs")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launch()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def warmed(server, browser):
-    warm(server[0], browser)
 
 
 def stats(page) -> dict[str, int]:

@@ -12,7 +12,6 @@ import pytest
 from tests.browser_support import (
     chart_points,
     click,
-    launch,
     metric,
     needs_chromium,
     new_tab,
@@ -27,11 +26,6 @@ from tests.conftest import wait_until
 from trpo.store import load_metrics, open_run
 
 pytestmark = [needs_chromium, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launch()
 
 
 def records(folder) -> int:
