@@ -239,21 +239,19 @@ def live_panel(run_id: str | None, was_running: bool) -> None:
         live_status(run, frame, config, running)
 
 
-def chart_panel(run_id: str | None) -> None:
+def chart_panel(run: Run | None, knobs: tuple[float, int] | None) -> None:
     """The four live charts of the shown run (pages/live/charts.py, which also styles the rows).
 
     A fragment of its own that reruns every CHART_EVERY seconds while the run trains, so that a
-    new record reaches the charts within about that time; a rerun with no new record sends the
-    component the same few bytes and draws nothing, so the fast timer costs little."""
-    run = shown_run()
-    if run is None or run.id != run_id:
-        return  # the status fragment reruns the page for another run
-    config = safe_config(run)
-    if config is None:
+    new record reaches the charts within about that time. It gets the run and its (δ, K) from
+    the page and only reads the new records: a rerun with no new record sends the component the
+    same few bytes and draws nothing, so the fast timer costs little. (The status fragment
+    reruns the page when another run is shown.)"""
+    if run is None or knobs is None:
         return
     frame, version = metrics_snapshot(run)
     axis = st.session_state.get(CHART_AXIS, "env steps")
-    live_charts(run.id, frame, version, axis, config.delta, config.max_backtracks)
+    live_charts(run.id, frame, version, axis, *knobs)
 
 
 def x_axis_choice(place: Any) -> str:
@@ -450,7 +448,11 @@ def main() -> None:
     running = state == "running"
     shown = run.id if run else None
     st.fragment(live_panel, run_every=1.0 if running else 5.0, key="train_live")(shown, running)
-    st.fragment(chart_panel, run_every=CHART_EVERY if running else None, key="train_charts")(shown)
+    config = safe_config(run) if run else None
+    knobs = (config.delta, config.max_backtracks) if config else None
+    st.fragment(chart_panel, run_every=CHART_EVERY if running else None, key="train_charts")(
+        run, knobs
+    )
 
 
 main()
