@@ -42,7 +42,7 @@ def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, env_id, extra):
     )
     whole = TrainingSession.new(config, RunStore(tmp_path / "whole"))
     whole.run(None)
-    expected = comparable(whole.run_folder.records())
+    expected = comparable(whole.run_folder.rows())
 
     stop = threading.Event()
     first = TrainingSession.new(config, RunStore(tmp_path / "split"))
@@ -55,7 +55,7 @@ def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, env_id, extra):
     resumed = TrainingSession.resume(str(first.run_folder.path))
     assert resumed.trainer.exact_resume
     assert resumed.run(None) == "finished"
-    got = comparable(first.run_folder.records())
+    got = comparable(first.run_folder.rows())
     assert [r["iteration"] for r in got] == [1, 2, 3, 4, 5, 6]
     assert got == expected
 

@@ -175,21 +175,21 @@ def test_trains_saves_resumes_and_evaluates(tmp_path, env_id):
     assert session.run() == "finished"
     run = session.run_folder
     records = run.records()
-    assert [r["iteration"] for r in records] == [1, 2]
-    assert [r["env_steps"] for r in records] == [64, 128]
+    assert [r.iteration for r in records] == [1, 2]
+    assert [r.env_steps for r in records] == [64, 128]
     for r in records:
-        for key in ("value_loss", "entropy", "surrogate_before", "grad_norm"):
-            assert np.isfinite(r[key]), (key, r[key])
-        assert r["cg_residuals"] and np.all(np.isfinite(r["cg_residuals"]))
-        assert r["kl"] is None or 0 <= r["kl"] <= 0.01
-    assert sum(r["episodes"] for r in records) == 128 // EPISODE_STEPS
+        for value in (r.value_loss, r.entropy, r.surrogate_before, r.grad_norm):
+            assert np.isfinite(value), r
+        assert r.cg_residuals and np.all(np.isfinite(r.cg_residuals))
+        assert r.kl is None or 0 <= r.kl <= 0.01
+    assert sum(r.episodes for r in records) == 128 // EPISODE_STEPS
     assert run.has_checkpoint()
 
     # the checkpoint loads into a new trainer that continues from iteration 2
     resumed = TrainingSession.resume(str(run.path), total_steps=192)
     assert resumed.trainer.iteration == 2 and resumed.trainer.exact_resume
     assert resumed.run() == "finished"
-    assert [r["iteration"] for r in run.records()] == [1, 2, 3]
+    assert [r.iteration for r in run.records()] == [1, 2, 3]
 
     result = evaluate(run.path, episodes=2)
     assert result.lengths == [EPISODE_STEPS, EPISODE_STEPS]
@@ -209,7 +209,7 @@ def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, env_id):
     config = tiny_config(env_id, SHORT, total_steps=256, normalize_observations=True)
     whole = TrainingSession.new(config, RunStore(tmp_path / "whole"))
     whole.run(None)
-    expected = comparable(whole.run_folder.records())
+    expected = comparable(whole.run_folder.rows())
 
     stop = threading.Event()
     first = TrainingSession.new(config, RunStore(tmp_path / "split"))
@@ -217,7 +217,7 @@ def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, env_id):
     resumed = TrainingSession.resume(str(first.run_folder.path))
     assert resumed.trainer.exact_resume
     assert resumed.run(None) == "finished"
-    got = comparable(first.run_folder.records())
+    got = comparable(first.run_folder.rows())
     assert [r["iteration"] for r in got] == [1, 2, 3]
     assert got == expected
 

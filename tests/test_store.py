@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import tiny_config
 from trpo.evaluate import load_policy
+from trpo.record import IterationRecord
 from trpo.session import TrainingSession
 from trpo.store import RunStore, RunStoreError, load_metrics, open_run
 
@@ -74,6 +75,28 @@ def test_rejected_step_has_nan_backtrack_index(tmp_path):
     assert math.isnan(frame["backtrack_index"].iloc[1])
     assert math.isnan(frame["kl"].iloc[1])
     assert list(frame["step_accepted"]) == [True, False]
+
+
+def test_records_are_typed_across_versions_and_rows_keep_what_is_new(tmp_path):
+    """records(): IterationRecords equal to what the trainer yielded; a field an older version
+    did not write is None; a newer version's field is ignored by records(), kept by rows() and
+    by truncate_metrics."""
+    yielded = []
+    session = TrainingSession.new(tiny_config(THREE, total_steps=1024), RunStore(tmp_path))
+    session.run(None, on_record=yielded.append)
+    run = session.run_folder
+    assert run.records() == [IterationRecord.from_dict(r.to_dict()) for r in yielded]
+    assert [r.iteration for r in run.records()] == [1, 2]
+    old = {"iteration": 3, "env_steps": 1536, "return_mean": 9.5, "from_the_future": [1, 2]}
+    with open(run.path / "metrics.jsonl", "a") as handle:
+        handle.write(json.dumps(old) + "\n")
+    last = run.records()[-1]
+    assert (last.iteration, last.env_steps, last.return_mean) == (3, 1536, 9.5)
+    assert last.kl is None and last.step_accepted is None and last.cg_residuals == []
+    assert last.line_search == [] and last.geometry is None and last.extra == {}
+    assert run.rows()[-1] == old
+    run.truncate_metrics(3)
+    assert run.rows()[-1] == old and len(run.rows()) == 3
 
 
 def test_half_written_and_garbage_lines_are_skipped(tmp_path):

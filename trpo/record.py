@@ -81,10 +81,18 @@ class IterationRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IterationRecord:
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in names}
+        """The record of a to_dict() dict, or of a metrics-log line of any version: a field an
+        older version did not write is None (an empty list for the CG residuals and the line
+        search); fields a newer version added are ignored."""
+        values: dict[str, Any] = {
+            f.name: data.get(f.name)
+            for f in dataclasses.fields(cls)
+            if f.name in data
+            or (f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        }
+        values["cg_residuals"] = list(values.get("cg_residuals") or [])
         values["line_search"] = [
-            Candidate(**c) for c in values.get("line_search", []) if isinstance(c, dict)
+            Candidate(**c) for c in values.get("line_search") or [] if isinstance(c, dict)
         ]
         if isinstance(values.get("geometry"), dict):
             values["geometry"] = Geometry(**values["geometry"])

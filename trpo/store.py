@@ -180,9 +180,15 @@ class Run:
                 f"cannot append to {self.path / METRICS}: {exc.strerror or exc}"
             ) from exc
 
-    def records(self) -> list[dict[str, Any]]:
-        """Every record of the metrics log (see trpo.metrics_log for the lines skipped); a
-        warning names how many complete lines were garbage."""
+    def records(self) -> list[IterationRecord]:
+        """Every record of the metrics log, typed (`IterationRecord.from_dict`: a field an older
+        version did not write is None)."""
+        return [IterationRecord.from_dict(row) for row in self.rows()]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every record of the metrics log as written, unknown fields kept (see
+        trpo.metrics_log for the lines skipped); a warning names how many complete lines were
+        garbage."""
         path = self.path / METRICS
         try:
             raw = path.read_bytes()
@@ -205,7 +211,7 @@ class Run:
 
     def truncate_metrics(self, last_iteration: int) -> None:
         """Keep only records with iteration <= last_iteration (used when resuming)."""
-        keep = [r for r in self.records() if r["iteration"] <= last_iteration]
+        keep = [r for r in self.rows() if r["iteration"] <= last_iteration]
         text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in keep)
         atomic_write_bytes(self.path / METRICS, text.encode())
 
@@ -325,7 +331,7 @@ def load_metrics(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
     Missing values (no finished episode, rejected step) are NaN; backtrack_index is float so
     that a rejected step can be NaN.
     """
-    return records_to_frame(open_run(run_dir).records())
+    return records_to_frame(open_run(run_dir).rows())
 
 
 class MetricsTail:
