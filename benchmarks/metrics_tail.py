@@ -51,7 +51,8 @@ def median_ms(samples: list[float]) -> float:
 
 
 def measure(run_dir: Path, extra: list[str], repeats: int) -> dict[str, float]:
-    from trpo.store import MetricsTail, load_metrics
+    from trpo.metrics_tail import MetricsTail
+    from trpo.store import load_metrics
 
     tail = MetricsTail(run_dir)
     tail.frame()

@@ -20,8 +20,9 @@ from trpo.background import TrainingRegistry
 from trpo.config import ConfigError, TRPOConfig
 from trpo.envs import EnvError
 from trpo.metrics_log import records_to_frame
+from trpo.metrics_tail import MetricsTail
 from trpo.run_check import Problem, metrics_problems, not_run_folders, run_problems
-from trpo.store import MetricsTail, Run, RunStore, RunStoreError
+from trpo.store import Run, RunStore, RunStoreError
 
 MAX_CONCURRENT_RUNS = int(os.environ.get("TRPO_MAX_RUNS", "3"))
 

@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trpo.config import TRPOConfig
+from trpo.metrics_tail import MetricsTail
 from trpo.record import IterationRecord
-from trpo.store import METRICS, MetricsTail, Run, RunStore, atomic_write_bytes, load_metrics
+from trpo.store import METRICS, Run, RunStore, atomic_write_bytes, load_metrics
 
 
 def record(iteration: int, return_mean: float | None) -> IterationRecord:

@@ -218,7 +218,7 @@ def test_store_lists_runs_newest_first(tmp_path):
 def test_metrics_tail_follows_appends_partial_lines_and_truncation(tmp_path):
     import pandas as pd
 
-    from trpo.store import MetricsTail
+    from trpo.metrics_tail import MetricsTail
 
     session = TrainingSession.new(tiny_config(THREE, total_steps=1536), RunStore(tmp_path))
     session.run(None)

@@ -1,13 +1,13 @@
 """The metrics log's format: one JSON record per line, its one parser and its table.
 
-Both readers of metrics.jsonl, the full one (`Run.records`, `load_metrics`) and the incremental
-one (`MetricsTail`), split and parse lines here, so they skip the same lines: a blank line, a
-line that is not a record (garbage: not a JSON object, no integer `iteration`, or a known field
-of the wrong type, see `_well_typed`), and an unterminated last piece that does not parse (a
-record still being written). An unterminated last piece that does parse is a record: both
-readers count it. Fields missing from a record (an older version's) become NaN, except
-iteration and env_steps, which every version wrote; unknown fields (a newer version's) are
-kept. No file access here.
+Both readers of metrics.jsonl, the full one (`Run.rows`, `Run.records`, `load_metrics`) and
+the incremental one (`metrics_tail.MetricsTail`), split and parse lines here, so they skip the
+same lines: a blank line, a line that is not a record (garbage: not a JSON object, no integer
+`iteration`, or a known field of the wrong type, see `_well_typed`), and an unterminated last
+piece that does not parse (a record still being written). An unterminated last piece that does
+parse is a record: both readers count it. Fields missing from a record (an older version's)
+become NaN, except iteration and env_steps, which every version wrote; unknown fields (a newer
+version's) are kept. No file access here.
 """
 
 from __future__ import annotations
