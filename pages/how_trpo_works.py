@@ -16,6 +16,7 @@ from pages.common import (
 from trpo.analysis import lagrange_multiplier
 from trpo.config import TRPOConfig, knob_schema
 from trpo.formatting import finite, fmt, tex
+from trpo.metrics_log import record_at
 
 SCHEMA = knob_schema()  # labels and units of the knobs, written once in the library
 
@@ -44,12 +45,12 @@ st.markdown(
 run = pick_run("how_run", label="Annotate with the latest iteration of")
 config: TRPOConfig | None = safe_config(run) if run is not None else None
 frame = metrics(run) if run is not None and config is not None else pd.DataFrame()
-row = frame.iloc[-1] if len(frame) else None
-if run is not None and config is not None and row is None:
+record = record_at(frame, int(frame["iteration"].iloc[-1])) if len(frame) else None
+if run is not None and config is not None and record is None:
     st.info("This run has no iteration yet: the page shows symbols only.")
 elif run is not None and config is None:
     st.info("This run's config cannot be used (see above): the page shows symbols only.")
-where = f"Run {run.id}, iteration {int(row['iteration'])}" if row is not None else ""
+where = f"Run {run.id}, iteration {record.iteration}" if record is not None else ""
 st.page_link(
     "trust_region.py",
     label="Trust region page: every iteration's CG, step and line search",
@@ -82,13 +83,13 @@ st.markdown(
     "$A$ is the advantage estimated by GAE (section 6). At $\\theta = \\theta_{old}$ the ratio "
     "is 1, so $L(\\theta_{old})$ is the mean advantage (0 when advantages are standardised)."
 )
-if row is not None and config is not None:
+if record is not None and config is not None:
     values_box(
         where,
         [
             ("δ", f"{config.delta:g}", f"{SCHEMA['delta'].label} ({SCHEMA['delta'].unit})"),
-            ("L(θ_old)", fmt(row.get("surrogate_before")), "surrogate_before"),
-            ("L(θ_new)", fmt(row.get("surrogate_after")), "surrogate_after"),
+            ("L(θ_old)", fmt(record.surrogate_before), "surrogate_before"),
+            ("L(θ_new)", fmt(record.surrogate_after), "surrogate_after"),
         ],
     )
 
@@ -109,11 +110,11 @@ st.latex(
     r"\bar D_{KL}(\theta) \approx \tfrac12\,(\theta - \theta_{old})^\top H\,"
     r"(\theta - \theta_{old}),\qquad H = \nabla^2_\theta \bar D_{KL}(\theta)\big|_{\theta_{old}}"
 )
-if row is not None:
+if record is not None:
     values_box(
         where,
         [
-            ("|g|", fmt(row.get("grad_norm")), "grad_norm: the norm of the policy gradient."),
+            ("|g|", fmt(record.grad_norm), "grad_norm: the norm of the policy gradient."),
         ],
     )
 
@@ -141,10 +142,10 @@ st.markdown(
     "$x^\\top H x = g^\\top x$ and $s = 1/\\lambda$; CG gives an approximate $x$, so the two "
     "differ slightly."
 )
-if row is not None and config is not None:
-    g_dot_x, x_h_x = row.get("g_dot_x"), row.get("x_h_x")
+if record is not None and config is not None:
+    g_dot_x, x_h_x = record.g_dot_x, record.x_h_x
     lam = lagrange_multiplier(g_dot_x, config.delta)
-    scale = row.get("step_scale")
+    scale = record.step_scale
     values_box(
         where,
         [
@@ -196,9 +197,8 @@ st.markdown(
     "residual has stopped at round-off, so the trainer also records the true "
     "$\\lVert g - (H + cI)x\\rVert$ of the $x$ it uses (from the product $x^\\top H x$ needs)."
 )
-if row is not None and config is not None:
-    residuals = row.get("cg_residuals")
-    residuals = residuals if isinstance(residuals, list) else []
+if record is not None and config is not None:
+    residuals = record.cg_residuals
     values_box(
         where,
         [
@@ -214,7 +214,7 @@ if row is not None and config is not None:
             ),
             (
                 "true residual",
-                fmt(row.get("cg_true_residual"), ".2e"),
+                fmt(record.cg_true_residual, ".2e"),
                 "|g − (H + cI)x| of the x used: cg_true_residual",
             ),
             ("damping c", f"{config.cg_damping:g}", f"{SCHEMA['cg_damping'].label}: cg_damping"),
@@ -234,21 +234,20 @@ st.latex(
     r"\quad\text{and}\quad L(\theta_j) > L(\theta_{old});"
     r"\qquad\text{if none passes, keep } \theta = \theta_{old}"
 )
-if row is not None and config is not None:
-    j = row.get("backtrack_index")
-    accepted = bool(row.get("step_accepted")) and finite(j)
-    kl = row.get("kl")
+if record is not None and config is not None:
+    j = record.backtrack_index if record.step_accepted else None
+    kl = record.kl
     values_box(
         where,
         [
             (
                 "accepted j",
-                str(int(j)) if accepted else "rejected",
-                None if accepted else str(row.get("reject_reason") or ""),
+                "rejected" if j is None else str(j),
+                str(record.reject_reason or "") if j is None else None,
             ),
             (
                 "αʲ",
-                fmt(config.alpha ** int(j)) if accepted else "n/a",
+                "n/a" if j is None else fmt(config.alpha**j),
                 f"α = {config.alpha:g}, K = {config.max_backtracks}",
             ),
             ("KL of the step", fmt(kl), "kl: mean KL(π_old ‖ π_new)"),
@@ -279,14 +278,14 @@ st.markdown(
     "($\\lambda_{GAE}$ is unrelated to the multiplier $\\lambda$ of section 3.) Advantages "
     "are then standardised within the batch when `normalize_advantages` is on."
 )
-if row is not None and config is not None:
+if record is not None and config is not None:
     values_box(
         where,
         [
             ("γ", f"{config.gamma:g}", "gamma"),
             ("λ_GAE", f"{config.gae_lambda:g}", "gae_lambda"),
             ("standardised", "yes" if config.normalize_advantages else "no", None),
-            ("mean return", fmt(row.get("return_mean"), ".1f"), "episodes ended in this batch"),
+            ("mean return", fmt(record.return_mean, ".1f"), "episodes ended in this batch"),
         ],
     )
 
@@ -298,14 +297,14 @@ st.markdown(
     "V_{\\phi_{old}}(s_t)$ by minibatch Adam for a few epochs:"
 )
 st.latex(r"\min_\phi\; \frac{1}{N}\sum_{t} \big(V_\phi(s_t) - \hat R_t\big)^2")
-if row is not None and config is not None:
+if record is not None and config is not None:
     values_box(
         where,
         [
-            ("value loss", fmt(row.get("value_loss")), "value_loss: the mean minibatch loss"),
+            ("value loss", fmt(record.value_loss), "value_loss: the mean minibatch loss"),
             (
                 "explained variance",
-                fmt(row.get("explained_variance"), ".3f"),
+                fmt(record.explained_variance, ".3f"),
                 "1 − Var(R̂ − V) / Var(R̂) before the fit; 1 is perfect.",
             ),
             ("epochs × lr", f"{config.vf_epochs} × {config.vf_lr:g}", None),

@@ -17,6 +17,8 @@ from pages.common import (
 from trpo import analysis, plots
 from trpo.config import TRPOConfig
 from trpo.formatting import finite, fmt
+from trpo.metrics_log import record_at
+from trpo.record import IterationRecord
 from trpo.store import Run
 
 LIVE_EVERY = timedelta(seconds=2)
@@ -32,12 +34,12 @@ def iteration_figures(
     """(line search, CG residuals, geometry) figures of one iteration, built once per version
     of the metrics. knobs = (delta, alpha, max_backtracks, cg_residual_tol)."""
     delta, alpha, max_backtracks, tol = knobs
-    row = _frame[_frame["iteration"] == iteration].iloc[0]
-    line_search = plots.line_search_figure(row, delta)
-    geometry = plots.geometry_figure(row, delta, alpha, max_backtracks)
+    record = record_at(_frame, iteration)
+    line_search = plots.line_search_figure(record, delta)
+    geometry = plots.geometry_figure(record, delta, alpha, max_backtracks)
     return (
         plots.show_single_points(plots.legend_above_subplots(line_search)),
-        plots.cg_iteration_figure(row, tol),
+        plots.cg_iteration_figure(record, tol),
         plots.legend_above_subplots(geometry),
     )
 
@@ -107,28 +109,28 @@ def _linked_iteration(first: int, last: int) -> int | None:
     return wanted if first <= wanted <= last else None
 
 
-def step_metrics(row: pd.Series, config: TRPOConfig) -> None:
+def step_metrics(record: IterationRecord, config: TRPOConfig) -> None:
     delta, alpha = config.delta, config.alpha
     a, b, c, d, e = st.columns(5)
-    a.metric("|g|", fmt(row.get("grad_norm")), help="Norm of the surrogate's gradient g.")
+    a.metric("|g|", fmt(record.grad_norm), help="Norm of the surrogate's gradient g.")
     b.metric(
         "gᵀx",
-        fmt(row.get("g_dot_x")),
+        fmt(record.g_dot_x),
         help="x = H⁻¹g from conjugate gradient; gᵀx = gᵀH⁻¹g.",
     )
-    c.metric("xᵀHx", fmt(row.get("x_h_x")), help="Curvature of the KL along x (H damped).")
+    c.metric("xᵀHx", fmt(record.x_h_x), help="Curvature of the KL along x (H damped).")
     d.metric(
         "step scale s",
-        fmt(row.get("step_scale")),
+        fmt(record.step_scale),
         help="s = sqrt(2δ / xᵀHx): the multiple of x whose quadratic KL model equals δ.",
     )
     e.metric(
         "step norm",
-        fmt(row.get("step_norm")),
+        fmt(record.step_norm),
         help="|θ_new − θ_old| = αʲ s |x| (0 when the step was rejected).",
     )
     a, b, c, d, e = st.columns(5)
-    kl = row.get("kl")
+    kl = record.kl
     a.metric(
         "KL of the step",
         fmt(kl),
@@ -137,13 +139,13 @@ def step_metrics(row: pd.Series, config: TRPOConfig) -> None:
         delta_arrow="off",
         help="Mean KL(π_old ‖ π_new) of the accepted step; it must stay at or below δ.",
     )
-    j = row.get("backtrack_index")
-    if bool(row.get("step_accepted")) and j is not None and not pd.isna(j):
+    j = record.backtrack_index
+    if bool(record.step_accepted) and j is not None:
         b.metric(
             "accepted j",
-            str(int(j)),
+            str(j),
             help="The accepted candidate: the step is αʲ of the full step s·x.",
-            delta=f"αʲ = {alpha ** int(j):.3g}",
+            delta=f"αʲ = {alpha**j:.3g}",
             delta_color="off",
             delta_arrow="off",
         )
@@ -151,12 +153,11 @@ def step_metrics(row: pd.Series, config: TRPOConfig) -> None:
         b.metric(
             "step rejected",
             "θ kept",
-            delta=str(row.get("reject_reason") or "no candidate passed"),
+            delta=str(record.reject_reason or "no candidate passed"),
             delta_color="red",
             delta_arrow="off",
         )
-    residuals = row.get("cg_residuals")
-    residuals = residuals if isinstance(residuals, list) else []
+    residuals = record.cg_residuals
     c.metric(
         "CG iterations",
         f"{len(residuals)} / {config.cg_iters}",
@@ -164,7 +165,7 @@ def step_metrics(row: pd.Series, config: TRPOConfig) -> None:
         delta_color="off",
         delta_arrow="off",
     )
-    before, after = row.get("surrogate_before"), row.get("surrogate_after")
+    before, after = record.surrogate_before, record.surrogate_after
     change = after - before if finite(after) and finite(before) else None
     d.metric(
         "surrogate change",
@@ -173,13 +174,13 @@ def step_metrics(row: pd.Series, config: TRPOConfig) -> None:
     )
     e.metric(
         "iteration time",
-        f"{fmt(row.get('iteration_time_s'), '.3g')} s",
+        f"{fmt(record.iteration_time_s, '.3g')} s",
     )
 
 
-def geometry_section(row: pd.Series, frame: pd.DataFrame, figure: Any) -> None:
+def geometry_section(record: IterationRecord, frame: pd.DataFrame, figure: Any) -> None:
     st.subheader("Geometry along the step")
-    if not isinstance(row.get("geometry"), dict):
+    if record.geometry is None:
         st.info(
             "This iteration has no geometry probe. Turn on **probe_geometry** in the config "
             "(on by default for runs started from the dashboard; `--probe-geometry` with "
@@ -193,7 +194,7 @@ def geometry_section(row: pd.Series, frame: pd.DataFrame, figure: Any) -> None:
         "the candidates αʲ; the accepted one is drawn in blue."
     )
     st.plotly_chart(figure, key="tr_geometry")
-    probe, total = row.get("time_probe_s"), row.get("iteration_time_s")
+    probe, total = record.time_probe_s, record.iteration_time_s
     probed = frame[frame["geometry"].map(lambda g: isinstance(g, dict))]
     run_share = probed["time_probe_s"].sum() / probed["iteration_time_s"].sum()
     a, b, _ = st.columns([1, 1, 2])
@@ -257,11 +258,11 @@ def body(run: Run, config: TRPOConfig, was_running: bool) -> None:
         return
     iterations = [int(i) for i in frame["iteration"]]
     iteration = choose_iteration(run, iterations)
-    row = frame[frame["iteration"] == iteration].iloc[0]
+    record = record_at(frame, iteration)
     knobs = (config.delta, config.alpha, config.max_backtracks, config.cg_residual_tol)
     line_search, cg, geometry = iteration_figures(version, iteration, knobs, frame)
     st.subheader(f"Iteration {iteration}")
-    step_metrics(row, config)
+    step_metrics(record, config)
     left, right = st.columns([3, 2])
     left.plotly_chart(line_search, key="tr_line_search")
     right.plotly_chart(cg, key="tr_cg")
@@ -271,7 +272,7 @@ def body(run: Run, config: TRPOConfig, was_running: bool) -> None:
         "the search stops there. If none passes, θ is kept."
     )
     st.dataframe(
-        analysis.line_search_table(row, config.delta),
+        analysis.line_search_table(record, config.delta),
         hide_index=True,
         key="tr_candidates",
         column_config={
@@ -289,7 +290,7 @@ def body(run: Run, config: TRPOConfig, was_running: bool) -> None:
             "accepted": st.column_config.CheckboxColumn(width="small"),
         },
     )
-    geometry_section(row, frame, geometry)
+    geometry_section(record, frame, geometry)
     summary_section(frame, version, config.delta)
 
 

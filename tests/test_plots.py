@@ -1,7 +1,9 @@
-"""The plotly figures hold the right data: built from a hand-made metrics frame."""
+"""The plotly figures hold the right data: built from a hand-made metrics frame, one
+iteration's from its record (record_at)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,6 +11,7 @@ import pandas as pd
 import pytest
 
 from trpo import analysis, plots
+from trpo.metrics_log import record_at
 
 DELTA = 0.01
 K = 2
@@ -183,8 +186,7 @@ def test_trust_region_summary_counts_candidates_and_ratios(frame):
 
 
 def test_line_search_figure_shows_each_candidates_kl_and_improvement(frame):
-    row = frame.iloc[1]
-    fig = plots.line_search_figure(row, DELTA)
+    fig = plots.line_search_figure(record_at(frame, 2), DELTA)
     bars = trace(fig, "KL")
     assert list(bars.x) == [0, 1, 2]
     assert list(bars.y) == [0.03, 0.015, 0.009]
@@ -195,7 +197,7 @@ def test_line_search_figure_shows_each_candidates_kl_and_improvement(frame):
 
 
 def test_cg_iteration_figure_plots_one_iterations_residuals(frame):
-    fig = plots.cg_iteration_figure(frame.iloc[2], residual_tol=1e-10)
+    fig = plots.cg_iteration_figure(record_at(frame, 3), residual_tol=1e-10)
     (line,) = fig.data
     assert list(line.x) == [1, 2, 3, 4]
     assert list(line.y) == [3.0, 0.3, 0.03, 0.003]
@@ -203,34 +205,32 @@ def test_cg_iteration_figure_plots_one_iterations_residuals(frame):
     assert [s.y0 for s in fig.layout.shapes] == [1e-10]
     assert "iteration 3" in fig.layout.title.text
 
-    empty = frame.iloc[0].copy()
-    empty["cg_residuals"] = []
+    empty = dataclasses.replace(record_at(frame, 1), cg_residuals=[])
     fig = plots.cg_iteration_figure(empty)
     assert not fig.data
     assert "no CG iteration" in fig.layout.annotations[0].text
 
 
 def test_line_search_table_flags_checks_and_the_accepted_candidate(frame):
-    table = analysis.line_search_table(frame.iloc[1], DELTA)
+    table = analysis.line_search_table(record_at(frame, 2), DELTA)
     assert list(table["j"]) == [0, 1, 2]
     assert list(table["KL / delta"]) == pytest.approx([3.0, 1.5, 0.9])
     assert list(table["actual / expected"]) == pytest.approx([1.25, -0.5, 0.6])
     assert list(table["KL ok"]) == [False, False, True]
     assert list(table["improved"]) == [True, False, True]
     assert list(table["accepted"]) == [False, False, True]
-    rejected = analysis.line_search_table(frame.iloc[2], DELTA)
+    rejected = analysis.line_search_table(record_at(frame, 3), DELTA)
     assert not rejected["accepted"].any()
-    none = frame.iloc[0].copy()
-    none["line_search"] = []
+    none = dataclasses.replace(record_at(frame, 1), line_search=[])
     assert analysis.line_search_table(none, DELTA).empty
 
 
 def test_geometry_figure_has_true_kl_and_models_or_says_probe_missing(frame):
-    fig = plots.geometry_figure(frame.iloc[0], DELTA, 0.5, K)
+    fig = plots.geometry_figure(record_at(frame, 1), DELTA, 0.5, K)
     assert list(trace(fig, "true KL").y) == geometry()["kl"]
     assert list(trace(fig, "½ s² xᵀHx").y) == pytest.approx(geometry()["kl_model"])
     assert list(trace(fig, "true improvement").y) == geometry()["improvement"]
-    missing = plots.geometry_figure(frame.iloc[1], DELTA, 0.5, K)
+    missing = plots.geometry_figure(record_at(frame, 2), DELTA, 0.5, K)
     assert not missing.data
     assert "probe_geometry" in missing.layout.annotations[0].text
 
@@ -250,12 +250,12 @@ def test_histogram_figure_marks_the_reference_line():
 
 
 def test_display_helpers_lift_the_legend_and_mark_single_points(frame):
-    row = frame.iloc[0]  # accepted at j = 0: one candidate
+    record = record_at(frame, 1)  # accepted at j = 0: one candidate
     fig = plots.show_single_points(
-        plots.legend_above_subplots(plots.line_search_figure(row, DELTA))
+        plots.legend_above_subplots(plots.line_search_figure(record, DELTA))
     )
     assert fig.layout.legend.y > 1.0
     assert fig.layout.margin.t >= 90
     assert trace(fig, "expected (gᵀ step)").mode == "lines+markers"
-    several = plots.show_single_points(plots.line_search_figure(frame.iloc[1], DELTA))
+    several = plots.show_single_points(plots.line_search_figure(record_at(frame, 2), DELTA))
     assert trace(several, "expected (gᵀ step)").mode == "lines"

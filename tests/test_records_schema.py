@@ -8,6 +8,7 @@ import json
 import math
 
 import pandas as pd
+import pytest
 
 from trpo import metrics_log
 from trpo.linesearch import Candidate
@@ -81,3 +82,59 @@ def test_flat_frame_drops_nested_fields_and_joins_cg_residuals():
     assert flat["cg_residuals"].tolist() == ["0.1;0.01", "0.1;0.01"]
     assert flat["cg_iterations"].tolist() == [2, 2]
     assert all(pd.api.types.is_scalar(v) for column in flat.columns for v in flat[column].tolist())
+
+
+def test_record_at_gives_each_line_back_as_from_dict_reads_it():
+    """A table's row turned back into a record: NaN cells are None (or the field's default),
+    numbers Python ints, floats and bools, as IterationRecord.from_dict makes of the line."""
+    rejected = record(
+        iteration=2, step_accepted=False, backtrack_index=None, kl=None,
+        reject_reason="KL above delta", x_h_x=math.inf, geometry=None,
+        line_search=[Candidate(0, 1.0, None, 0.01, 0.02, False, True)],
+    )  # fmt: skip
+    # an early version's line: no x_h_x, true residual, probe, time_probe_s, line search, extra
+    old = dict(
+        iteration=3, env_steps=6144, episodes=2, return_mean=5.0, step_accepted=True,
+        backtrack_index=0, kl=0.004, cg_residuals=[0.2],
+    )  # fmt: skip
+    lines = [record().to_dict(), rejected.to_dict(), old]
+    frame = metrics_log.records_to_frame(lines)
+    for data in lines:
+        assert metrics_log.record_at(frame, data["iteration"]) == IterationRecord.from_dict(data)
+    first = metrics_log.record_at(frame, 1)
+    assert first == record()
+    assert type(first.backtrack_index) is int and type(first.episodes) is int
+    assert type(first.step_accepted) is bool and type(first.iteration) is int
+    assert type(first.return_mean) is float
+    back = metrics_log.record_at(frame, 2)
+    assert back.backtrack_index is None and back.kl is None and back.x_h_x is None
+    assert back.reject_reason == "KL above delta" and back.line_search[0].kl is None
+    assert back.geometry is None and back.step_accepted is False
+    older = metrics_log.record_at(frame, 3)
+    assert older.x_h_x is None and older.cg_true_residual is None and older.geometry is None
+    assert older.return_std is None and older.reject_reason is None
+    assert older.line_search == [] and older.extra == {} and older.time_probe_s == 0.0
+    assert older.backtrack_index == 0 and type(older.backtrack_index) is int
+
+
+def test_record_at_an_iteration_not_in_the_table_raises():
+    frame = metrics_log.records_to_frame([record().to_dict()])
+    with pytest.raises(KeyError, match="iteration 7 is not in the metrics table"):
+        metrics_log.record_at(frame, 7)
+    with pytest.raises(KeyError, match="iteration 1"):
+        metrics_log.record_at(metrics_log.records_to_frame([]), 1)
+
+
+def test_a_newer_versions_keys_inside_candidates_and_the_probe_are_ignored():
+    """A line search candidate or geometry probe with a field this version does not know still
+    reads (the known fields), in the log and through the table."""
+    data = record(geometry=Geometry([0.0, 1.0], [0.0, 0.01], [0.0, 0.1], [0.0, 0.01], [0.0, 0.1]))
+    data = data.to_dict()
+    data["line_search"][0]["from_the_future"] = 1.0
+    data["geometry"]["curvature_of_the_future"] = [1.0, 2.0]
+    expected = record(
+        geometry=Geometry([0.0, 1.0], [0.0, 0.01], [0.0, 0.1], [0.0, 0.01], [0.0, 0.1])
+    )
+    assert IterationRecord.from_dict(data) == IterationRecord.from_dict(expected.to_dict())
+    frame = metrics_log.records_to_frame([data])
+    assert metrics_log.record_at(frame, data["iteration"]).geometry == expected.geometry

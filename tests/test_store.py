@@ -1,5 +1,6 @@
 """The run store: folders, metrics log, status, atomic safetensors checkpoints, resume."""
 
+import dataclasses
 import json
 import math
 import re
@@ -10,6 +11,7 @@ import pytest
 
 from tests.conftest import tiny_config
 from trpo.evaluate import load_policy
+from trpo.metrics_log import record_at
 from trpo.record import IterationRecord
 from trpo.session import TrainingSession
 from trpo.store import RunStore, RunStoreError, load_metrics, open_run
@@ -97,6 +99,34 @@ def test_records_are_typed_across_versions_and_rows_keep_what_is_new(tmp_path):
     assert run.rows()[-1] == old
     run.truncate_metrics(3)
     assert run.rows()[-1] == old and len(run.rows()) == 3
+
+
+def test_record_at_reads_back_what_the_trainer_yielded(tmp_path):
+    """load_metrics + record_at give each iteration's record as the trainer yielded it (after
+    the JSON round trip), geometry probe and candidates typed; a rejected step's missing
+    numbers come back None, not NaN."""
+    yielded = []
+    config = tiny_config(THREE, total_steps=1024, probe_geometry=True)
+    session = TrainingSession.new(config, RunStore(tmp_path))
+    session.run(None, on_record=yielded.append)
+    run_dir = session.run_folder.path
+    rejected = dataclasses.replace(
+        yielded[-1], iteration=3, env_steps=1536, step_accepted=False, backtrack_index=None,
+        kl=None, reject_reason="no candidate passed", step_norm=0.0,
+    )  # fmt: skip
+    with open(run_dir / "metrics.jsonl", "a") as handle:
+        handle.write(json.dumps(rejected.to_dict()) + "\n")
+    frame = load_metrics(run_dir)
+    for record in [*yielded, rejected]:
+        want = IterationRecord.from_dict(record.to_dict())
+        assert record_at(frame, record.iteration) == want
+    first = record_at(frame, 1)
+    assert first.geometry is not None and first.line_search and first.cg_residuals
+    assert type(first.backtrack_index) is int and type(first.episodes) is int
+    back = record_at(frame, 3)
+    assert back.backtrack_index is None and back.kl is None and back.step_accepted is False
+    with pytest.raises(KeyError, match="iteration 4"):
+        record_at(frame, 4)
 
 
 def test_half_written_and_garbage_lines_are_skipped(tmp_path):

@@ -1,7 +1,7 @@
 """Numbers the pages show, computed from a run's metrics: the trust region's record over a run,
-one iteration's line search as a table, training progress and its ETA, the Lagrange multiplier
-of a step. Pure functions of DataFrames and configs (no Streamlit), tested in
-tests/test_analysis.py and tests/test_plots.py."""
+one iteration's line search as a table (from its IterationRecord), training progress and its
+ETA, the Lagrange multiplier of a step. Pure functions of metrics, records and configs (no
+Streamlit), tested in tests/test_analysis.py and tests/test_plots.py."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from trpo.formatting import eta_text, finite
+from trpo.record import IterationRecord
 
 
 def _list(value: Any) -> list:
@@ -46,7 +47,7 @@ def trust_region_summary(frame: pd.DataFrame, delta: float) -> dict[str, Any]:
     }
 
 
-def line_search_table(row: pd.Series, delta: float) -> pd.DataFrame:
+def line_search_table(record: IterationRecord, delta: float) -> pd.DataFrame:
     """One iteration's candidates as a table: j, fraction alpha^j, KL (and KL/delta), actual and
     expected improvement (and their ratio), which checks passed, and the accepted one."""
     columns = [
@@ -61,28 +62,25 @@ def line_search_table(row: pd.Series, delta: float) -> pd.DataFrame:
         "improved",
         "accepted",
     ]
-    candidates = row.get("line_search")
-    if not isinstance(candidates, list) or not candidates:
+    if not record.line_search:
         return pd.DataFrame(columns=columns)
-    accepted = row.get("backtrack_index")
-    chosen = None if accepted is None or pd.isna(accepted) else int(accepted)
     rows = []
-    for c in candidates:
-        kl = _number(c.get("kl"))
-        actual = _number(c.get("actual_improvement"))
-        expected = _number(c.get("expected_improvement"))
+    for c in record.line_search:
+        kl = _number(c.kl)
+        actual = _number(c.actual_improvement)
+        expected = _number(c.expected_improvement)
         rows.append(
             [
-                int(c["j"]),
-                _number(c.get("fraction")),
+                c.j,
+                _number(c.fraction),
                 kl,
                 kl / delta if delta else float("nan"),
                 actual,
                 expected,
                 actual / expected if expected else float("nan"),
-                bool(c.get("kl_ok")),
-                bool(c.get("improved")),
-                chosen is not None and int(c["j"]) == chosen,
+                bool(c.kl_ok),
+                bool(c.improved),
+                c.j == record.backtrack_index,
             ]
         )
     return pd.DataFrame(rows, columns=columns)

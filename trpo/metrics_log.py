@@ -7,13 +7,15 @@ same lines: a blank line, a line that is not a record (garbage: not a JSON objec
 piece that does not parse (a record still being written). An unterminated last piece that does
 parse is a record: both readers count it. Fields missing from a record (an older version's)
 become NaN, except iteration and env_steps, which every version wrote; unknown fields (a newer
-version's) are kept. No file access here.
+version's) are kept. `record_at` turns one row of the table back into a typed
+IterationRecord, for the views of a single iteration. No file access here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from typing import Any
@@ -62,6 +64,9 @@ OTHER_FIELDS = tuple(name for name in FIELD_TYPES if name not in NUMBER_FIELDS)
 NESTED_FIELDS = tuple(name for name, kinds in FIELD_TYPES.items() if kinds & {list, dict})
 #: Columns every metrics table has, even empty or built from an older version's records.
 METRIC_COLUMNS = ["iteration", *(n for n in NUMBER_FIELDS if n != "iteration"), "step_accepted"]
+#: Fields the record holds as int (the table as float where NaN must fit) or as bool.
+_INT_FIELDS = frozenset(n for n, kinds in FIELD_TYPES.items() if kinds - {_NONE} == {int})
+_BOOL_FIELDS = frozenset(n for n, kinds in FIELD_TYPES.items() if kinds == {bool})
 
 
 def _numbers(value: Any) -> bool:
@@ -136,6 +141,39 @@ def records_to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame["backtrack_index"] = frame["backtrack_index"].astype(float)
     frame["step_accepted"] = frame["step_accepted"].astype(bool)
     return frame
+
+
+def record_at(frame: pd.DataFrame, iteration: int) -> IterationRecord:
+    """The typed record of one iteration of a metrics table (`records_to_frame`), so that the
+    views of one iteration read IterationRecord's fields (record.kl, candidate.kl) instead of
+    string keys, NaN and numpy scalars.
+
+    A NaN cell (the record wrote null, or an older version did not write the field) is left
+    out, so `IterationRecord.from_dict` makes it None (or the field's default), as for the
+    line itself in `Run.records`; numbers come back as Python int, float and bool. Raises
+    KeyError if the iteration is not in the table."""
+    rows = frame[frame["iteration"] == iteration]
+    if rows.empty:
+        raise KeyError(f"iteration {iteration} is not in the metrics table")
+    row = rows.iloc[-1]
+    data = {k: _cell(k, v) for k, v in row.items() if k in FIELD_TYPES and not _nan(v)}
+    return IterationRecord.from_dict(data)
+
+
+def _nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _cell(name: str, value: Any) -> Any:
+    """A table cell as the record holds it: numbers as Python int, bool or float (the table has
+    numpy scalars, and backtrack_index and episodes as floats); lists, dicts and text as is."""
+    if name in _INT_FIELDS:
+        return int(value)
+    if name in _BOOL_FIELDS:
+        return bool(value)
+    if name in NUMBER_FIELDS:
+        return float(value)
+    return value
 
 
 def flat_frame(frame: pd.DataFrame) -> pd.DataFrame:

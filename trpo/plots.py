@@ -1,4 +1,5 @@
-"""Plotly figures built from metrics DataFrames (`trpo.load_metrics`); no Streamlit here.
+"""Plotly figures built from metrics DataFrames (`trpo.load_metrics`) and, for one iteration,
+from its IterationRecord (`trpo.metrics_log.record_at`); no Streamlit here.
 
 Every function takes data and returns a figure, so figures are testable without a browser and
 shared by the pages. Long histories are downsampled to at most MAX_POINTS points per trace. (The
@@ -16,6 +17,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from trpo.compare import X_AXES, metric_label
+from trpo.formatting import finite
+from trpo.record import IterationRecord
 
 MAX_POINTS = 600
 ACCEPT_COLOR = "#1f77b4"
@@ -95,36 +98,25 @@ def band_traces(
     ]
 
 
-def _list(value: Any) -> list:
-    """A list cell of the metrics table; NaN (a record without that field) is empty."""
-    return value if isinstance(value, list) else []
-
-
-def line_search_figure(row: pd.Series, delta: float) -> go.Figure:
+def line_search_figure(record: IterationRecord, delta: float) -> go.Figure:
     """One iteration's candidates j: KL against delta, and actual vs expected improvement."""
     from plotly.subplots import make_subplots
 
-    candidates = _list(row.get("line_search"))
-    title = f"Line search of iteration {int(row['iteration'])}"
+    candidates = record.line_search
+    title = f"Line search of iteration {record.iteration}"
     if not candidates:
         return empty_figure(title, "no line search (step rejected before it)")
-    j = [c["j"] for c in candidates]
-    accepted = row.get("backtrack_index")
-    colors = [
-        ACCEPT_COLOR
-        if (accepted is not None and not pd.isna(accepted) and k == accepted)
-        else "rgba(150,150,150,0.7)"
-        for k in j
-    ]
+    j = [c.j for c in candidates]
+    colors = [ACCEPT_COLOR if k == record.backtrack_index else "rgba(150,150,150,0.7)" for k in j]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("KL vs delta", "improvement"))
     fig.add_trace(
-        go.Bar(x=j, y=[c["kl"] for c in candidates], marker_color=colors, name="KL"), row=1, col=1
+        go.Bar(x=j, y=[c.kl for c in candidates], marker_color=colors, name="KL"), row=1, col=1
     )
     fig.add_hline(y=delta, line=dict(color=DELTA_COLOR, dash="dash"), row=1, col=1)
     fig.add_trace(
         go.Scatter(
             x=j,
-            y=[c["actual_improvement"] for c in candidates],
+            y=[c.actual_improvement for c in candidates],
             mode="lines+markers",
             marker=dict(color=colors, size=9),
             name="actual",
@@ -135,7 +127,7 @@ def line_search_figure(row: pd.Series, delta: float) -> go.Figure:
     fig.add_trace(
         go.Scatter(
             x=j,
-            y=[c["expected_improvement"] for c in candidates],
+            y=[c.expected_improvement for c in candidates],
             mode="lines",
             line=dict(color=MODEL_COLOR, dash="dot"),
             name="expected (gᵀ step)",
@@ -147,32 +139,40 @@ def line_search_figure(row: pd.Series, delta: float) -> go.Figure:
     return apply_layout(fig, title, "", "", height=340)
 
 
-def geometry_figure(row: pd.Series, delta: float, alpha: float, max_backtracks: int) -> go.Figure:
+def geometry_figure(
+    record: IterationRecord, delta: float, alpha: float, max_backtracks: int
+) -> go.Figure:
     """True KL and surrogate along theta + f s x against TRPO's quadratic and linear models."""
     from plotly.subplots import make_subplots
 
-    geometry = row.get("geometry")
-    title = f"Geometry along the step, iteration {int(row['iteration'])}"
-    if not isinstance(geometry, dict):
+    probe = record.geometry
+    title = f"Geometry along the step, iteration {record.iteration}"
+    if probe is None:
         return empty_figure(title, "no probe recorded (enable probe_geometry)")
-    f = geometry["fractions"]
+    f = probe.fractions
     fig = make_subplots(rows=1, cols=2, subplot_titles=("mean KL", "surrogate improvement"))
     # per subplot: the true value along the step and TRPO's model of it (s = step scale)
     panels = (
-        ("kl", "true KL", ACCEPT_COLOR, "kl_model", "½ s² xᵀHx", "dot"),
-        ("improvement", "true improvement", "#2ca02c", "improvement_model", "s gᵀx", "dash"),
+        (probe.kl, "true KL", ACCEPT_COLOR, probe.kl_model, "½ s² xᵀHx", "dot"),
+        (
+            probe.improvement,
+            "true improvement",
+            "#2ca02c",
+            probe.improvement_model,
+            "s gᵀx",
+            "dash",
+        ),
     )
-    for col, (true_key, true_name, color, model_key, model_name, dash) in enumerate(panels, 1):
+    for col, (true, true_name, color, model, model_name, dash) in enumerate(panels, 1):
         fig.add_trace(
             go.Scatter(
-                x=f, y=geometry[true_key], mode="lines+markers", name=true_name,
-                line=dict(color=color),
+                x=f, y=true, mode="lines+markers", name=true_name, line=dict(color=color),
             ),
             row=1, col=col,
         )  # fmt: skip
         fig.add_trace(
             go.Scatter(
-                x=f, y=geometry[model_key], mode="lines", name=model_name,
+                x=f, y=model, mode="lines", name=model_name,
                 line=dict(color=MODEL_COLOR, dash=dash),
             ),
             row=1, col=col,
@@ -182,8 +182,7 @@ def geometry_figure(row: pd.Series, delta: float, alpha: float, max_backtracks: 
         fraction = alpha**j
         if fraction < 0.02:
             break
-        accepted = row.get("backtrack_index")
-        chosen = accepted is not None and not pd.isna(accepted) and int(accepted) == j
+        chosen = record.backtrack_index == j
         for col in (1, 2):
             fig.add_vline(
                 x=fraction,
@@ -326,12 +325,12 @@ def histogram_figure(
     return apply_layout(fig, title, x, "iterations", height=300)
 
 
-def cg_iteration_figure(row: pd.Series, residual_tol: float | None = None) -> go.Figure:
+def cg_iteration_figure(record: IterationRecord, residual_tol: float | None = None) -> go.Figure:
     """One iteration's CG recurrence residuals |r_k| against k, log scale (tolerance dashed),
     and the true residual |g - (H + damping I) x| of the x used, as one marker at the end."""
-    title = f"CG residuals of iteration {int(row['iteration'])}"
-    residuals = row.get("cg_residuals")
-    if not isinstance(residuals, list) or not residuals:
+    title = f"CG residuals of iteration {record.iteration}"
+    residuals = record.cg_residuals
+    if not residuals:
         return empty_figure(title, "no CG iteration recorded (|g| already below the tolerance)")
     values = [float("nan") if r is None else float(r) for r in residuals]
     fig = go.Figure(
@@ -344,8 +343,8 @@ def cg_iteration_figure(row: pd.Series, residual_tol: float | None = None) -> go
             name="recurrence residual |r_k|",
         )
     )
-    true_residual = row.get("cg_true_residual")
-    if isinstance(true_residual, (int, float)) and math.isfinite(true_residual):
+    true_residual = record.cg_true_residual
+    if finite(true_residual):
         fig.add_trace(
             go.Scatter(
                 x=[len(values)],

@@ -92,10 +92,10 @@ class IterationRecord:
         }
         values["cg_residuals"] = list(values.get("cg_residuals") or [])
         values["line_search"] = [
-            Candidate(**c) for c in values.get("line_search") or [] if isinstance(c, dict)
+            _known(Candidate, c) for c in values.get("line_search") or [] if isinstance(c, dict)
         ]
         if isinstance(values.get("geometry"), dict):
-            values["geometry"] = Geometry(**values["geometry"])
+            values["geometry"] = _known(Geometry, values["geometry"])
         return cls(**values)
 
     def summary(self) -> str:
@@ -112,6 +112,11 @@ class IterationRecord:
             f"({self.episodes} ep) | {step} | cg {len(self.cg_residuals)} | "
             f"vloss {self.value_loss:.3g} | ev {ev} | {self.steps_per_s:,.0f} steps/s"
         )
+
+
+def _known(cls: type, data: dict[str, Any]) -> Any:
+    """cls built from the keys of data it has fields for (a newer version's keys ignored)."""
+    return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})
 
 
 def json_safe(value: Any) -> Any:
