@@ -18,12 +18,13 @@ import json
 import math
 import types
 import typing
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from trpo.linesearch import Candidate
 from trpo.record import Geometry, IterationRecord
+
+if TYPE_CHECKING:  # pandas is imported where a table is built: trainer processes never do
+    import pandas as pd
 
 # json.loads gives exact types (bool is not an int here), so checks compare type(value).
 _NONE = type(None)
@@ -127,6 +128,8 @@ def records_to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     Missing values (no finished episode, rejected step) are NaN; backtrack_index is float so
     that a rejected step can be NaN.
     """
+    import pandas as pd
+
     if not rows:
         return pd.DataFrame(columns=METRIC_COLUMNS)
     frame = pd.DataFrame(rows)

@@ -27,9 +27,8 @@ import shutil
 import tempfile
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_safetensors_bytes
@@ -39,6 +38,9 @@ from trpo.config import ConfigError, TRPOConfig
 from trpo.ids import fresh_folder, process_alive, utc_now
 from trpo.metrics_log import parse_lines, parse_record, records_to_frame
 from trpo.record import IterationRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("trpo.store")
 
