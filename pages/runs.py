@@ -3,7 +3,6 @@ deletion. Reads the run store only; live runs refresh through fragments."""
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +21,7 @@ from pages.common import (
     store,
     warn_not_runs,
 )
-from trpo import compare, plots
+from trpo import analysis, compare, plots
 from trpo.compare import (
     METRICS,
     X_AXES,
@@ -37,52 +36,11 @@ from trpo.store import Run
 
 LIVE_EVERY = timedelta(seconds=2)  # while a run is training
 IDLE_EVERY = timedelta(seconds=15)  # so an idle tab notices a run started from the CLI
-TABLE_COLUMNS = [
-    "name",
-    "env",
-    "delta",
-    "alpha",
-    "K",
-    "seed",
-    "status",
-    "iterations",
-    "env steps",
-    "last return",
-    "best return",
-    "started",
-    "run id",
-]
-
-
-def _last(series: pd.Series) -> float:
-    values = series.dropna()
-    return float(values.iloc[-1]) if len(values) else math.nan
-
-
-def summary_row(run: Run) -> dict[str, Any]:
-    config = safe_config(run)
-    meta = run.meta()
-    frame = metrics(run)
-    returns = frame["return_mean"] if len(frame) else pd.Series(dtype=float)
-    return {
-        "name": meta.get("name") or "",
-        "env": config.env_id if config else None,
-        "delta": config.delta if config else None,
-        "alpha": config.alpha if config else None,
-        "K": config.max_backtracks if config else None,
-        "seed": config.seed if config else None,
-        "status": run.state(),
-        "iterations": len(frame),
-        "env steps": int(frame["env_steps"].iloc[-1]) if len(frame) else 0,
-        "last return": _last(returns),
-        "best return": float(returns.max()) if returns.notna().any() else math.nan,
-        "started": pd.to_datetime(meta.get("created"), errors="coerce", utc=True),
-        "run id": run.id,
-    }
 
 
 def runs_table(runs: list[Run]) -> pd.DataFrame:
-    return pd.DataFrame([summary_row(r) for r in runs], columns=TABLE_COLUMNS)
+    rows = [analysis.run_row(r.id, r.meta(), r.state(), safe_config(r), metrics(r)) for r in runs]
+    return pd.DataFrame(rows, columns=analysis.RUN_COLUMNS)
 
 
 def any_running(runs: list[Run]) -> bool:

@@ -106,3 +106,27 @@ def test_markdown_table_pads_aligns_and_escapes():
         "| Hopper | 1,208.4 |",
         "| a\\|b   |       - |",
     ]
+
+
+def test_run_row_of_a_named_run_with_episodes_and_of_an_unnamed_empty_one():
+    config = TRPOConfig(env_id="Pendulum-v1", delta=0.02, alpha=0.5, max_backtracks=7, seed=3)
+    frame = pd.DataFrame(
+        {"env_steps": [512, 1024, 1536], "return_mean": [-900.0, float("nan"), -700.0]}
+    )
+    meta = {"name": "try", "created": "2026-12-01T05:00:00+00:00", "launcher": "dashboard"}
+    row = analysis.run_row("20261201-050000-Pendulum-v1-abc123", meta, "running", config, frame)
+    assert list(row) == analysis.RUN_COLUMNS
+    assert row["name"] == "try" and row["env"] == "Pendulum-v1"
+    assert (row["delta"], row["alpha"], row["K"], row["seed"]) == (0.02, 0.5, 7, 3)
+    assert (row["status"], row["iterations"], row["env steps"]) == ("running", 3, 1536)
+    # the last *finished* episode's mean, not a NaN of an iteration without one
+    assert (row["last return"], row["best return"]) == (-700.0, -700.0)
+    assert row["started"] == pd.Timestamp("2026-12-01 05:00", tz="UTC")
+
+    empty = pd.DataFrame(columns=["env_steps", "return_mean"])
+    unnamed = analysis.run_row("r", {"launcher": "dashboard"}, "failed", None, empty)
+    assert unnamed["name"] == "(dashboard)" and unnamed["env"] is None
+    assert unnamed["iterations"] == 0 and unnamed["env steps"] == 0
+    assert math.isnan(unnamed["last return"]) and math.isnan(unnamed["best return"])
+    assert pd.isna(unnamed["started"])
+    assert analysis.run_row("r", {}, "finished", None, empty)["name"] == "(unnamed)"

@@ -1,7 +1,8 @@
 """Numbers the pages show, computed from a run's metrics: the trust region's record over a run,
 one iteration's line search as a table (from its IterationRecord), training progress and its
-ETA, the Lagrange multiplier of a step. Pure functions of metrics, records and configs (no
-Streamlit), tested in tests/test_analysis.py and tests/test_plots.py."""
+ETA, the Lagrange multiplier of a step, one run's row of the Runs table. Pure functions of
+metrics, records and configs (no Streamlit), tested in tests/test_analysis.py and
+tests/test_plots.py."""
 
 from __future__ import annotations
 
@@ -10,8 +11,26 @@ from typing import Any
 
 import pandas as pd
 
+from trpo.config import TRPOConfig
 from trpo.formatting import eta_text, finite
 from trpo.record import IterationRecord
+
+#: Columns of the Runs table (`run_row`), in order.
+RUN_COLUMNS = [
+    "name",
+    "env",
+    "delta",
+    "alpha",
+    "K",
+    "seed",
+    "status",
+    "iterations",
+    "env steps",
+    "last return",
+    "best return",
+    "started",
+    "run id",
+]
 
 
 def _list(value: Any) -> list:
@@ -115,3 +134,33 @@ def progress(frame: pd.DataFrame, total: int, running: bool) -> tuple[float, str
             if running and rate > 0:
                 parts.append(f"ETA {eta_text(max(0, total - steps) / rate)}")
     return min(1.0, steps / total if total else 0.0), " · ".join(parts)
+
+
+def run_row(
+    run_id: str,
+    meta: dict[str, Any],
+    state: str,
+    config: TRPOConfig | None,
+    frame: pd.DataFrame,
+) -> dict[str, Any]:
+    """One run's row of the Runs table (RUN_COLUMNS): its name (else who launched it, in
+    brackets, or "(unnamed)"), env and knobs (None when the config cannot be read), status,
+    progress, the last and best mean episode return (NaN before an episode ends) and its start
+    time (UTC)."""
+    returns = frame["return_mean"].dropna() if len(frame) else pd.Series(dtype=float)
+    launcher = meta.get("launcher")
+    return {
+        "name": meta.get("name") or (f"({launcher})" if launcher else "(unnamed)"),
+        "env": config.env_id if config else None,
+        "delta": config.delta if config else None,
+        "alpha": config.alpha if config else None,
+        "K": config.max_backtracks if config else None,
+        "seed": config.seed if config else None,
+        "status": state,
+        "iterations": len(frame),
+        "env steps": int(frame["env_steps"].iloc[-1]) if len(frame) else 0,
+        "last return": float(returns.iloc[-1]) if len(returns) else math.nan,
+        "best return": float(returns.max()) if len(returns) else math.nan,
+        "started": pd.to_datetime(meta.get("created"), errors="coerce", utc=True),
+        "run id": run_id,
+    }
