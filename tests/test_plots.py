@@ -202,8 +202,14 @@ def test_cg_iteration_figure_plots_one_iterations_residuals(frame):
     assert list(line.x) == [1, 2, 3, 4]
     assert list(line.y) == [3.0, 0.3, 0.03, 0.003]
     assert fig.layout.yaxis.type == "log"
-    assert [s.y0 for s in fig.layout.shapes] == [1e-10]
     assert "iteration 3" in fig.layout.title.text
+    # 1e-10 is more than TOLERANCE_SPAN below every point: named, not drawn (it squeezed the
+    # curve into the top of the chart)
+    assert not fig.layout.shapes
+    assert "tolerance 1e-10: far below this range" in fig.layout.annotations[-1].text
+
+    fig = plots.cg_iteration_figure(record_at(frame, 3), residual_tol=3e-6)  # 0.003 / 1e3
+    assert [s.y0 for s in fig.layout.shapes] == [3e-6]
 
     empty = dataclasses.replace(record_at(frame, 1), cg_residuals=[])
     fig = plots.cg_iteration_figure(empty)

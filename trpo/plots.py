@@ -325,9 +325,15 @@ def histogram_figure(
     return apply_layout(fig, title, x, "iterations", height=300)
 
 
+#: The CG tolerance is drawn when within this factor below the smallest residual shown.
+TOLERANCE_SPAN = 1e3
+
+
 def cg_iteration_figure(record: IterationRecord, residual_tol: float | None = None) -> go.Figure:
-    """One iteration's CG recurrence residuals |r_k| against k, log scale (tolerance dashed),
-    and the true residual |g - (H + damping I) x| of the x used, as one marker at the end."""
+    """One iteration's CG recurrence residuals |r_k| against k, log scale, and the true
+    residual |g - (H + damping I) x| of the x used, as one marker at the end. The tolerance is
+    a dashed line, or named in a corner when it lies more than TOLERANCE_SPAN below every point
+    (a line there would squeeze the curve flat)."""
     title = f"CG residuals of iteration {record.iteration}"
     residuals = record.cg_residuals
     if not residuals:
@@ -354,12 +360,19 @@ def cg_iteration_figure(record: IterationRecord, residual_tol: float | None = No
                 name="true residual |g − (H + cI) x|",
             )
         )
-    if residual_tol:
+    drawn = [v for v in [*values, true_residual] if isinstance(v, (int, float)) and v > 0]
+    if residual_tol and drawn and residual_tol >= min(drawn) / TOLERANCE_SPAN:
         fig.add_hline(y=residual_tol, line=dict(color=DELTA_COLOR, dash="dash"))
         fig.add_annotation(  # on a log axis an annotation's y is log10 of the value
             x=0, xref="paper", y=math.log10(residual_tol), yref="y",
             text=f"tolerance {residual_tol:g}", showarrow=False, xanchor="left",
             yanchor="bottom", font=dict(color=DELTA_COLOR),
+        )  # fmt: skip
+    elif residual_tol:  # far below the curve: a line there would squeeze the curve flat
+        fig.add_annotation(
+            x=1, xref="paper", y=0, yref="paper", showarrow=False, xanchor="right",
+            yanchor="bottom", font=dict(color=DELTA_COLOR),
+            text=f"tolerance {residual_tol:g}: far below this range (not reached)",
         )  # fmt: skip
     fig.update_yaxes(type="log", exponentformat="power")  # 10^k, as on Train
     fig.update_xaxes(dtick=1 if len(values) <= 15 else 5, tickangle=0)
