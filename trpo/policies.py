@@ -55,6 +55,20 @@ class Policy(nn.Module):
 
     discrete: bool  # integer actions (Discrete, MultiDiscrete, MultiBinary)
 
+    def __init__(
+        self,
+        obs_dim: int,
+        n_outputs: int,
+        hidden: Sequence[int],
+        activation: str,
+        generator: torch.Generator,
+    ) -> None:
+        """The network obs [B, obs_dim] -> [B, n_outputs] (the distribution's parameters), its
+        output layer initialised at gain 0.01 so that pi starts near uniform / mean 0."""
+        super().__init__()
+        self.activation = activation
+        self.net = mlp([obs_dim, *hidden, n_outputs], activation, 0.01, generator)
+
     def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         raise NotImplementedError
 
@@ -76,18 +90,6 @@ class CategoricalPolicy(Policy):
     """pi(a|s) = softmax(logits(s)) over Discrete(n) actions."""
 
     discrete = True
-
-    def __init__(
-        self,
-        obs_dim: int,
-        n_actions: int,
-        hidden: Sequence[int],
-        activation: str,
-        generator: torch.Generator,
-    ) -> None:
-        super().__init__()
-        self.activation = activation
-        self.net = mlp([obs_dim, *hidden, n_actions], activation, 0.01, generator)
 
     def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return (torch.log_softmax(self.net(obs), dim=-1),)
@@ -119,9 +121,7 @@ class GaussianPolicy(Policy):
         log_std_init: float,
         generator: torch.Generator,
     ) -> None:
-        super().__init__()
-        self.activation = activation
-        self.net = mlp([obs_dim, *hidden, act_dim], activation, 0.01, generator)
+        super().__init__(obs_dim, act_dim, hidden, activation, generator)
         self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
 
     def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -168,12 +168,11 @@ class MultiCategoricalPolicy(Policy):
         activation: str,
         generator: torch.Generator,
     ) -> None:
-        super().__init__()
-        self.activation = activation
-        self.nvec = tuple(int(n) for n in nvec)
-        if not self.nvec or min(self.nvec) < 1:
+        choices = tuple(int(n) for n in nvec)
+        if not choices or min(choices) < 1:
             raise ValueError(f"nvec must be positive numbers of choices, got {list(nvec)}")
-        self.net = mlp([obs_dim, *hidden, sum(self.nvec)], activation, 0.01, generator)
+        super().__init__(obs_dim, sum(choices), hidden, activation, generator)
+        self.nvec = choices
         # index of each component's first logit [K]; not saved (follows from nvec)
         first = torch.tensor([0, *itertools.accumulate(self.nvec)][:-1])
         self.register_buffer("first_logit", first, persistent=False)
@@ -214,18 +213,6 @@ class BernoulliPolicy(Policy):
     """
 
     discrete = True
-
-    def __init__(
-        self,
-        obs_dim: int,
-        n_bits: int,
-        hidden: Sequence[int],
-        activation: str,
-        generator: torch.Generator,
-    ) -> None:
-        super().__init__()
-        self.activation = activation
-        self.net = mlp([obs_dim, *hidden, n_bits], activation, 0.01, generator)
 
     def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return (self.net(obs),)
