@@ -58,9 +58,9 @@ def run_mode(mode: str, steps: int) -> dict[str, Any]:
     ray_connected = False
     try:
         if warm:
-            from trpo import sweep_ray
+            from trpo.sweep import ray_backend
 
-            ray_connected = sweep_ray.connect(None, workers)
+            ray_connected = ray_backend.connect(None, workers)
         with common.Stopwatch() as clock:
             result = run_sweep(spec, runs_dir, workers=workers, backend=backend)
         table = sweep_trials(runs_dir, result.sweep_id)
@@ -77,9 +77,9 @@ def run_mode(mode: str, steps: int) -> dict[str, Any]:
         }
     finally:
         if ray_connected:
-            from trpo import sweep_ray
+            from trpo.sweep import ray_backend
 
-            sweep_ray.disconnect()
+            ray_backend.disconnect()
         shutil.rmtree(runs_dir, ignore_errors=True)
 
 

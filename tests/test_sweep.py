@@ -157,6 +157,30 @@ def test_bad_launches_start_nothing(tmp_path):
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
 
 
+IMPORT_STARTS_NOTHING = """
+import multiprocessing.spawn, os, sys
+before = multiprocessing.spawn.get_preparation_data
+import trpo.sweep
+assert multiprocessing.spawn.get_preparation_data is before, "the spawn hook is installed"
+loaded = [m for m in ("ray", "trpo.sweep.local", "trpo.sweep.ray_backend") if m in sys.modules]
+assert not loaded, loaded
+assert not [k for k in os.environ if k.startswith("RAY_")], "RAY_* variables are set"
+"""
+
+
+def test_importing_the_package_starts_nothing():
+    """The backends, Ray's environment variables and the spawn hook wait for a sweep to start."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_STARTS_NOTHING],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+
+
 # --- running -----------------------------------------------------------------------------------
 
 

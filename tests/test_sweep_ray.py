@@ -13,12 +13,12 @@ ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow  # starts a local Ray instance
 
 from tests.sweep_helpers import register_envs  # noqa: E402
-from trpo import sweep_ray  # noqa: E402
 from trpo.config import TRPOConfig  # noqa: E402
 from trpo.store import RunStore, load_metrics  # noqa: E402
 from trpo.sweep import (  # noqa: E402
     SweepSpec,
     create_sweep,
+    ray_backend,
     run_sweep,
     start_sweep,
     sweep_results,
@@ -128,5 +128,5 @@ def test_ray_failures_stop_resume(tmp_path):
     # the failed trials were retried on resume and failed again, the same way
     assert table.loc["SweepRaise-v0", "status"] == "failed"
     # a dead worker leaves its temporary trial folder; the next task on the node removes it
-    sweep_ray._remove_stale_trial_dirs()
+    ray_backend._remove_stale_trial_dirs()
     assert set(glob.glob(TRIAL_DIRS)) <= trial_dirs_before

@@ -28,29 +28,26 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# Quiet, CI-friendly Ray (set before ray is imported; Ray's own processes inherit them).
-for _name, _value in (
-    ("RAY_AUTH_MODE", "disabled"),
-    ("RAY_USAGE_STATS_ENABLED", "0"),
-    ("RAY_AIR_NEW_OUTPUT", "0"),
-):
-    os.environ.setdefault(_name, _value)
+import ray
+from ray.exceptions import RayError
 
-import ray  # noqa: E402
-from ray.exceptions import RayError  # noqa: E402
+from trpo.ids import process_alive
 
-from trpo.ids import process_alive  # noqa: E402
-
-# Nothing heavy at module level: the channel actor's process imports this module, and it
-# should not pay for torch. The trial tasks import what they need.
+# Nothing heavy at module level: the channel actor's process should not pay for torch (Ray
+# sends the actor's class by value: that process imports neither this module nor the trpo.sweep
+# package, which loads torch). The trial tasks import what they need.
 if TYPE_CHECKING:
     from trpo.record import IterationRecord
-    from trpo.sweep import WorkerInit, _Driver, _Job
+    from trpo.sweep.backend import WorkerInit
+    from trpo.sweep.driver import Driver, Job
 
 # Written in this order, status last: a reader never sees 'finished' before the metrics.
 POLL_S = 0.5
 TRIAL_DIR_PREFIX = "trpo-trial-"  # + worker pid: a folder whose worker died can be removed
 OBJECT_STORE_BYTES = 200 * 2**20
+# Quiet, CI-friendly Ray: set (unless already set) just before this module starts or joins Ray;
+# Ray's own processes inherit them.
+QUIET_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AIR_NEW_OUTPUT": "0"}
 
 
 @ray.remote(num_cpus=0)
@@ -81,7 +78,7 @@ def _trial_task(
 ) -> dict[str, Any]:
     """Train one trial on a Ray worker, in a temporary run folder; return its files."""
     from trpo.store import Run
-    from trpo.sweep import train_trial
+    from trpo.sweep.trial import train_trial
 
     if worker_init is not None:
         worker_init()
@@ -133,6 +130,8 @@ def connect(address: str | None = None, workers: int | None = None) -> bool:
                 _users += 1
                 return True
             return False  # the application's own Ray: leave it alone
+        for name, value in QUIET_ENV.items():
+            os.environ.setdefault(name, value)
         quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING"}
         temp_dir = None
         if address:
@@ -170,9 +169,23 @@ def disconnect() -> None:
                 shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+class RayBackend:
+    """Trials as Ray tasks on a local or remote Ray cluster (see trpo.sweep.backend.Backend)."""
+
+    def run(
+        self,
+        driver: Driver,
+        jobs: list[Job],
+        workers: int | None,
+        address: str | None,
+        worker_init: WorkerInit | None,
+    ) -> int:
+        return run_ray(driver, jobs, workers, address, worker_init)
+
+
 def run_ray(
-    driver: _Driver,
-    jobs: list[_Job],
+    driver: Driver,
+    jobs: list[Job],
     workers: int | None,
     address: str | None,
     worker_init: WorkerInit | None,
@@ -190,10 +203,10 @@ def run_ray(
             disconnect()
 
 
-def _run(driver: _Driver, jobs: list[_Job], capacity: int, worker_init: WorkerInit | None) -> None:
+def _run(driver: Driver, jobs: list[Job], capacity: int, worker_init: WorkerInit | None) -> None:
     channel = _Channel.remote()  # type: ignore[attr-defined]
     queue = deque(jobs)
-    refs: dict[Any, _Job] = {}
+    refs: dict[Any, Job] = {}
     stop_sent = False
     draining: list[Any] = []  # the outstanding drain call: never block on the channel
     try:
@@ -228,7 +241,7 @@ def _run(driver: _Driver, jobs: list[_Job], capacity: int, worker_init: WorkerIn
             ray.kill(channel)
 
 
-def _append_live(channel: Any, draining: list[Any], refs: dict[Any, _Job]) -> list[Any]:
+def _append_live(channel: Any, draining: list[Any], refs: dict[Any, Job]) -> list[Any]:
     """Append the records that arrived for trials still in flight to their local runs. The
     drain call is only collected once it is done (the actor may still be starting)."""
     from trpo.record import IterationRecord
@@ -251,7 +264,7 @@ def _append_live(channel: Any, draining: list[Any], refs: dict[Any, _Job]) -> li
     return [channel.drain.remote()]
 
 
-def _finish(driver: _Driver, job: _Job, ref: Any) -> None:
+def _finish(driver: Driver, job: Job, ref: Any) -> None:
     assert job.run is not None
     try:
         result = ray.get(ref)

@@ -1,0 +1,125 @@
+"""Hyperparameter sweeps: a grid (or a random sample) of configurations times seeds, in parallel.
+
+A sweep is defined by a `SweepSpec` (a base config, the swept knobs and their values, the seeds,
+optionally a random-search budget). Every trial (one configuration, one seed) is an ORDINARY run
+in the run store, tagged `{"sweep": id, "trial": id, "knobs": {...}}`, so everything that works
+on runs works on trials. The sweep itself lives beside the runs, in <runs_dir>/sweeps/<sweep_id>/
+(see trpo.sweep.storage).
+
+Backends: "local" is a process pool on this machine (one torch thread per worker, see
+trpo.sweep.local); "ray" runs each trial as a Ray task on a local or remote Ray cluster and
+brings the run folder back into this machine's run store (see trpo.sweep.ray_backend). Both can
+be stopped (`stop_event`, `stop_sweep`) and resumed (`resume_sweep_id`: finished trials are
+skipped, the others continue from their checkpoints). `run_sweep` never touches signal handlers,
+so it can run in a background thread (e.g. of a Streamlit server); `start_sweep` does exactly
+that. Pool workers are spawned without re-running the caller's main script (a Streamlit page, or
+a script without a main guard), so anything they need must be importable: pass `worker_init` as
+a function of a module.
+
+Results: `sweep_trials` (one row per trial, for live tables) and `sweep_results` (one row per
+configuration), see trpo.sweep.results.
+
+The modules, each importing (at run time) only those listed before it: spec (what to sweep),
+backend (the backend interface and the backends by name), storage (the sweeps folder), trial
+(one trial in a worker), driver (running a sweep), results; local and ray_backend (the
+backends) are imported only when a sweep runs on them. Importing this package starts nothing
+and sets nothing.
+"""
+
+from trpo.sweep.backend import BACKENDS, Backend, WorkerInit, get_backend
+from trpo.sweep.driver import (
+    MAX_WORKERS,
+    TRIAL_STATES,
+    Driver,
+    Job,
+    OnProgress,
+    SweepHandle,
+    SweepResult,
+    TrialEvent,
+    TrialOutcome,
+    run_sweep,
+    start_sweep,
+)
+from trpo.sweep.results import (
+    FINAL_FRACTION,
+    final_return,
+    format_results,
+    format_table,
+    sweep_results,
+    sweep_trials,
+)
+from trpo.sweep.spec import (
+    KNOBS,
+    MAX_TRIALS,
+    GridValues,
+    KnobRange,
+    SweepError,
+    SweepSpec,
+    Trial,
+    trials,
+)
+from trpo.sweep.storage import (
+    DRIVER_FILE,
+    SPEC_FILE,
+    STOP_FILE,
+    SWEEPS_DIR,
+    SweepInfo,
+    create_sweep,
+    list_sweeps,
+    load_sweep,
+    stop_sweep,
+    sweep_path,
+    sweep_runs,
+    sweep_state,
+    sweeps_root,
+    unreadable_sweeps,
+)
+from trpo.sweep.trial import STOP_POLL_S, train_trial
+
+__all__ = [
+    "BACKENDS",
+    "DRIVER_FILE",
+    "FINAL_FRACTION",
+    "KNOBS",
+    "MAX_TRIALS",
+    "MAX_WORKERS",
+    "SPEC_FILE",
+    "STOP_FILE",
+    "STOP_POLL_S",
+    "SWEEPS_DIR",
+    "TRIAL_STATES",
+    "Backend",
+    "Driver",
+    "GridValues",
+    "Job",
+    "KnobRange",
+    "OnProgress",
+    "SweepError",
+    "SweepHandle",
+    "SweepInfo",
+    "SweepResult",
+    "SweepSpec",
+    "Trial",
+    "TrialEvent",
+    "TrialOutcome",
+    "WorkerInit",
+    "create_sweep",
+    "final_return",
+    "format_results",
+    "format_table",
+    "get_backend",
+    "list_sweeps",
+    "load_sweep",
+    "run_sweep",
+    "start_sweep",
+    "stop_sweep",
+    "sweep_path",
+    "sweep_results",
+    "sweep_runs",
+    "sweep_state",
+    "sweep_trials",
+    "sweeps_root",
+    "train_trial",
+    "trials",
+    "unreadable_sweeps",
+]
