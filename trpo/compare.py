@@ -7,10 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from trpo.config import TRPOConfig, knob_schema
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Record fields that can be drawn over iterations, with their axis titles (units included).
 METRICS: dict[str, str] = {

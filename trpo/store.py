@@ -51,8 +51,9 @@ CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
 STOP_REQUEST = "stop.request"
 TRAINER_LOG = "trainer.log"
-#: The files that make a run (what a remote trial sends home); the rest is scratch.
-RUN_FILES = ("config.json", "status.json", "meta.json", METRICS, CHECKPOINT)
+#: The files that make a run (what a remote trial sends home); the rest is scratch. unpack()
+#: writes them in this order, status last: a reader never sees 'finished' before the metrics.
+RUN_FILES = ("config.json", "meta.json", METRICS, CHECKPOINT, "status.json")
 
 
 class RunStoreError(RuntimeError):

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from trpo.sweep.backend import WorkerInit
     from trpo.sweep.driver import Driver, Job
 
-# Written in this order, status last: a reader never sees 'finished' before the metrics.
 POLL_S = 0.5
 TRIAL_DIR_PREFIX = "trpo-trial-"  # + worker pid: a folder whose worker died can be removed
 OBJECT_STORE_BYTES = 200 * 2**20

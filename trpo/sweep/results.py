@@ -8,14 +8,15 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from trpo.formatting import markdown_table
 from trpo.store import RunStoreError, load_metrics
 from trpo.sweep.spec import show_value
 from trpo.sweep.storage import load_sweep, sweep_runs
+
+if TYPE_CHECKING:  # imported where a table is built: sweep trial workers never do
+    import pandas as pd
 
 FINAL_FRACTION = 0.1  # final return = mean over the last 10% of iterations
 
@@ -34,6 +35,8 @@ def sweep_trials(runs_dir: str | os.PathLike[str], sweep_id: str) -> pd.DataFram
     """One row per trial (pending ones included), in trial order: trial, config_id, seed, the
     swept knobs, status, iterations, env_steps, total_steps, progress (0-1), current_return
     (the latest return_mean), final_return, best_return, error, run_id, run_dir."""
+    import pandas as pd
+
     info = load_sweep(runs_dir, sweep_id)
     runs = sweep_runs(runs_dir, sweep_id)
     knob_names = info.spec.knob_names
@@ -109,6 +112,8 @@ def sweep_results(
     include_unfinished), final_return_mean / _std (sample std, NaN for one seed) / _min / _max
     across those seeds, best_return (highest iteration return_mean of any seed) and the trial
     counts per status (n_finished, n_running, n_stopped, n_failed, n_interrupted, n_pending)."""
+    import pandas as pd
+
     table = sweep_trials(runs_dir, sweep_id)
     knob_names = load_sweep(runs_dir, sweep_id).spec.knob_names
     rows = []
