@@ -130,3 +130,58 @@ def test_ray_failures_stop_resume(tmp_path):
     # a dead worker leaves its temporary trial folder; the next task on the node removes it
     ray_backend._remove_stale_trial_dirs()
     assert set(glob.glob(TRIAL_DIRS)) <= trial_dirs_before
+
+
+def test_a_two_node_cluster_runs_trials_on_both_and_survives_losing_a_node(tmp_path):
+    """A head and a second node on this machine (ray.cluster_utils.Cluster), one CPU each: the
+    two slow trials start one per node, each tagged with its node; the second node is then
+    removed mid-trial. Only its trial fails; the sweep finishes the rest on the head."""
+    from ray.cluster_utils import Cluster
+
+    register_envs()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        second = cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        runs_dir = tmp_path / "runs"
+        base = TRPOConfig(**{**TINY, "env_id": "SweepSlow-v0", "total_steps": 10240})
+        spec = SweepSpec(base, {"delta": [0.005, 0.01, 0.02]}, seeds=[0])
+        sweep_id = create_sweep(spec, runs_dir, backend="ray")
+        outcome = {}
+        thread = threading.Thread(
+            target=lambda: outcome.update(
+                result=run_sweep(None, runs_dir, workers=2, backend="ray", resume_sweep_id=sweep_id,
+                                 ray_address=cluster.address, worker_init=register_envs)
+            )
+        )  # fmt: skip
+        thread.start()
+
+        def nodes_of_running_trials():
+            runs = RunStore(runs_dir).runs()
+            return {
+                r.id: r.meta()["tags"]["ray_node_id"]
+                for r in runs
+                if "ray_node_id" in r.meta()["tags"] and len(load_metrics(r.path)) >= 1
+            }
+
+        deadline = time.monotonic() + 240  # a loaded 2-core machine starts Ray nodes slowly
+        while time.monotonic() < deadline and len(set(nodes_of_running_trials().values())) < 2:
+            time.sleep(0.2)
+        started = nodes_of_running_trials()
+        assert set(started.values()) == {cluster.head_node.node_id, second.node_id}, started
+        lost = next(run_id for run_id, node in started.items() if node == second.node_id)
+        cluster.remove_node(second)
+        thread.join(240)
+        assert not thread.is_alive()
+        result = outcome["result"]
+        assert result.counts == {"finished": 2, "failed": 1}, result.counts
+        runs = {r.id: r for r in RunStore(runs_dir).runs()}
+        assert runs[lost].status()["state"] == "failed"
+        assert "the Ray task failed" in runs[lost].status()["error"]
+        for run_id, run in runs.items():
+            if run_id != lost:
+                assert run.status()["state"] == "finished"
+                assert list(load_metrics(run.path)["iteration"]) == list(range(1, 21))
+                assert run.meta()["tags"]["ray_node_id"] == cluster.head_node.node_id
+    finally:
+        cluster.shutdown()

@@ -127,6 +127,12 @@ class Run:
                 del data[key]
         return data
 
+    def add_tags(self, **tags: Any) -> None:
+        """Add (or replace) tags in meta.json, e.g. the Ray node a sweep trial ran on."""
+        data = self._read_json("meta.json", {})
+        data["tags"] = {**(data.get("tags") if isinstance(data.get("tags"), dict) else {}), **tags}
+        atomic_write_json(self.path / "meta.json", data)
+
     def status(self) -> dict[str, Any]:
         return self._read_json("status.json", {"state": "unknown"})
 

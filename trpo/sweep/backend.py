@@ -24,7 +24,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "ray": ("trpo.sweep.ray_backend", "RayBackend"),
 }
 # name -> (what the backend needs beyond this library, how to install it)
-_NEEDS = {"ray": ("Ray", "pip install 'ray[tune]'")}
+_NEEDS = {"ray": ("Ray", "pip install 'ray[default]'")}
 BACKENDS = tuple(_REGISTRY)
 
 

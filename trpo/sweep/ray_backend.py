@@ -55,14 +55,20 @@ class _Channel:
 
     def __init__(self) -> None:
         self.records: list[tuple[str, dict[str, Any]]] = []
+        self.nodes: list[tuple[str, str]] = []
         self.stopped = False
 
     def push(self, trial_id: str, record: dict[str, Any]) -> None:
         self.records.append((trial_id, record))
 
-    def drain(self) -> list[tuple[str, dict[str, Any]]]:
+    def started_on(self, trial_id: str, node_id: str) -> None:
+        self.nodes.append((trial_id, node_id))
+
+    def drain(self) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
+        """(records, (trial, Ray node) starts) that arrived since the last drain."""
         out, self.records = self.records, []
-        return out
+        nodes, self.nodes = self.nodes, []
+        return out, nodes
 
     def stop(self) -> None:
         self.stopped = True
@@ -79,6 +85,8 @@ def _trial_task(
     from trpo.store import Run
     from trpo.sweep.trial import train_trial
 
+    node_id = ray.get_runtime_context().get_node_id()
+    channel.started_on.remote(trial_id, node_id)
     if worker_init is not None:
         worker_init()
     _remove_stale_trial_dirs()
@@ -95,7 +103,7 @@ def _trial_task(
             return bool(ray.get(channel.is_stopped.remote(), timeout=10))
 
         state, error = train_trial(str(run_dir), should_stop, on_record, poll_s=POLL_S)
-        return {"state": state, "error": error, "files": Run(run_dir).pack()}
+        return {"state": state, "error": error, "files": Run(run_dir).pack(), "node": node_id}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -241,7 +249,8 @@ def _run(driver: Driver, jobs: list[Job], capacity: int, worker_init: WorkerInit
 
 
 def _append_live(channel: Any, draining: list[Any], refs: dict[Any, Job]) -> list[Any]:
-    """Append the records that arrived for trials still in flight to their local runs. The
+    """Append the records that arrived for trials still in flight to their local runs, and tag
+    each run with the Ray node its task started on (`ray_node_id` in meta.json's tags). The
     drain call is only collected once it is done (the actor may still be starting)."""
     from trpo.record import IterationRecord
 
@@ -251,10 +260,15 @@ def _append_live(channel: Any, draining: list[Any], refs: dict[Any, Job]) -> lis
     if not done:
         return draining
     try:
-        records = ray.get(done[0])
+        records, nodes = ray.get(done[0])
     except RayError:
-        records = []
+        records, nodes = [], []
     live = {job.trial.trial_id: job for job in refs.values()}
+    for trial_id, node_id in nodes:
+        job = live.get(trial_id)
+        if job is not None and job.run is not None:
+            with contextlib.suppress(OSError):
+                job.run.add_tags(ray_node_id=node_id)
     for trial_id, data in records:
         job = live.get(trial_id)
         if job is not None and job.run is not None:
@@ -275,4 +289,5 @@ def _finish(driver: Driver, job: Job, ref: Any) -> None:
         driver.finish(job, "failed", error)
         return
     job.run.unpack(result["files"], keep_meta=True)
+    job.run.add_tags(ray_node_id=result["node"])  # also when the live drain missed the start
     driver.finish(job, result["state"], result["error"])
