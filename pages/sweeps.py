@@ -1,8 +1,10 @@
 """Sweeps: tune delta, alpha, K (or any knob) across seeds, locally or on a Ray cluster.
 
-The page builds a trpo.sweep.SweepSpec from its widgets and starts it through the process-wide
-launcher (pages/common.py); trials are ordinary runs in the run store, so the live table and the
-results are read from the store like everything else.
+The page builds a trpo.sweep.SweepSpec from its widgets (the search, grid, random or TPE, and
+the pruner are Optuna's) and starts it through the process-wide launcher (pages/common.py);
+trials are ordinary runs in the run store, so the live table and the results are read from the
+store like everything else. The study itself is in the sweep's database (named on the page, for
+optuna-dashboard).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from trpo.envs import EnvError
 from trpo.formatting import plural
 from trpo.presets import PRESETS, preset
 from trpo.sweep import (
+    PRUNERS,
+    SEARCHES,
     SweepError,
     SweepSpec,
     list_sweeps,
@@ -35,9 +39,6 @@ from trpo.sweep import (
     sweep_state,
     sweep_trials,
     unreadable_sweeps,
-)
-from trpo.sweep import (
-    trials as spec_trials,
 )
 
 SWEEPABLE = [
@@ -71,6 +72,7 @@ RESULT_COLUMNS = {
     "final_return_max": st.column_config.NumberColumn("max", format=RETURN),
     "best_return": st.column_config.NumberColumn("best iteration return", format=RETURN),
     "n_finished": st.column_config.NumberColumn("finished"),
+    "n_pruned": st.column_config.NumberColumn("pruned", help="Stopped early by the pruner."),
     "n_running": st.column_config.NumberColumn("running"),
     "n_stopped": st.column_config.NumberColumn("stopped"),
     "n_failed": st.column_config.NumberColumn("failed"),
@@ -105,12 +107,13 @@ def build_spec() -> tuple[SweepSpec | None, list[str]]:
             if not text.strip():
                 raise ConfigError([f"give comma-separated values for {knob}"])
             grid[knob] = knob_values(knob, text)
-        samples = int(s["sweep_samples"]) or None
         spec = SweepSpec(
             base=base,
             grid=grid,
             seeds=parse_seeds(s["sweep_seeds"]),
-            samples=samples,
+            search=s["sweep_search"],
+            trials=int(s["sweep_trials"]) or None,
+            pruner=s["sweep_pruner"],
             name=s.get("sweep_name", ""),
         )
         return spec, []
@@ -138,7 +141,7 @@ def on_launch() -> None:
     s["sweep_pick"] = handle.sweep_id
     s["sweep_flash"] = (
         "success",
-        f"Sweep {handle.sweep_id} started: {len(spec_trials(spec))} trials.",
+        f"Sweep {handle.sweep_id} started: {plural(spec.n_trials, 'trial')}.",
     )
 
 
@@ -167,7 +170,9 @@ def define_sweep() -> None:
     s.setdefault("sweep_knobs", ["delta", "alpha", "max_backtracks"])
     s.setdefault("sweep_seeds", "0, 1, 2")
     s.setdefault("sweep_total_steps", 50_000)
-    s.setdefault("sweep_samples", 0)
+    s.setdefault("sweep_search", "grid")
+    s.setdefault("sweep_trials", 0)
+    s.setdefault("sweep_pruner", "none")
     s.setdefault("sweep_workers", os.cpu_count() or 1)
     s.setdefault("sweep_backend", "local")
     s.setdefault("sweep_use_preset", True)
@@ -193,13 +198,29 @@ def define_sweep() -> None:
                 f"{SCHEMA[knob].label}: values",
                 key=f"sweep_values_{knob}",
                 help=f"{HELP.get(knob)} Comma-separated values, or LOW:HIGH[:log] with random "
-                "search.",
+                "or TPE search.",
             )
-        right.number_input(
-            "Random search: configurations to draw (0 = the whole grid)",
+        search, count, prune = right.columns(3)
+        search.selectbox(
+            "Search",
+            SEARCHES,
+            key="sweep_search",
+            help="How Optuna chooses the configurations: grid (every combination), random, or "
+            "tpe (learns from the results so far). Ranges need random or tpe.",
+        )
+        count.number_input(
+            "Configurations (0 = the whole grid)",
             0,
             10_000,
-            key="sweep_samples",
+            key="sweep_trials",
+            help="How many configurations to run, each with every seed.",
+        )
+        prune.selectbox(
+            "Pruner",
+            PRUNERS,
+            key="sweep_pruner",
+            help="Stop hopeless runs early, judging each run's mean return iteration by "
+            "iteration against the others (Optuna's median or hyperband pruner).",
         )
         right.number_input("Workers (parallel trials)", 1, 64, key="sweep_workers")
         right.radio(
@@ -216,11 +237,9 @@ def define_sweep() -> None:
         for problem in problems:
             st.error(problem)
         if spec is not None:
-            n = len(spec_trials(spec))
-            configs = n // max(1, len(spec.seeds))
             st.caption(
-                f"{plural(n, 'trial')}: {plural(configs, 'configuration')} x "
-                f"{plural(len(spec.seeds), 'seed')}."
+                f"{plural(spec.n_trials, 'trial')}: {plural(spec.n_configs, 'configuration')} x "
+                f"{plural(len(spec.seeds), 'seed')}, {spec.search} search."
             )
         st.button(
             "Launch sweep",
@@ -242,11 +261,12 @@ def trials_panel(sweep_id: str, shown_state: str) -> None:
     state = sweep_state(runs_dir(), sweep_id)
     trials = sweep_trials(runs_dir(), sweep_id)
     counts = trials["status"].value_counts().to_dict()
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric("Sweep", state)
     cols[1].metric("Trials finished", f"{counts.get('finished', 0)} / {len(trials)}")
     cols[2].metric("Running", counts.get("running", 0))
-    cols[3].metric("Failed", counts.get("failed", 0))
+    cols[3].metric("Pruned", counts.get("pruned", 0))
+    cols[4].metric("Failed", counts.get("failed", 0))
     shown = trials.drop(columns=[c for c in ("run_dir", "config_id") if c in trials])
     if "error" in shown:
         shown = shown.assign(error=shown["error"].fillna(""))
@@ -312,9 +332,9 @@ def results_panel(sweep_id: str) -> None:
 def main() -> None:
     st.title("Sweeps")
     st.caption(
-        "Run a grid (or a random sample) of configurations times several seeds in parallel, "
-        "on this machine or a Ray cluster. Every trial is an ordinary run: the Runs and Trust "
-        "region pages show it too."
+        "Run configurations chosen by Optuna (a grid, a random sample or TPE) times several "
+        "seeds in parallel, on this machine or a Ray cluster, optionally pruning hopeless runs. "
+        "Every trial is an ordinary run: the Runs and Trust region pages show it too."
     )
     define_sweep()
     show_flash()
@@ -330,7 +350,7 @@ def main() -> None:
         st.session_state["sweep_pick"] = ids[0]
     labels = {
         info.sweep_id: f"{info.name or info.sweep_id} · {info.spec.base.env_id} · "
-        f"{len(info.trials)} trials"
+        f"{plural(info.spec.n_trials, 'trial')} · {info.spec.search}"
         for info in sweeps
     }
     sweep_id = st.selectbox("Sweep", ids, key="sweep_pick", format_func=labels.get)
@@ -351,6 +371,11 @@ def main() -> None:
         args=(sweep_id,),
         disabled=state == "running" or state == "finished",
         icon=":material/replay:",
+    )
+    info = next(i for i in sweeps if i.sweep_id == sweep_id)
+    st.caption(
+        f"Optuna study `{sweep_id}` in `{info.shown_study_url}`: open it with "
+        f"`optuna-dashboard {info.shown_study_url}`."
     )
     for trial_run in sweep_runs(runs_dir(), sweep_id).values():
         show_problems(trial_run, name_the_run=True)

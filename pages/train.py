@@ -213,6 +213,12 @@ def live_status(run: Run, frame: Any, config: TRPOConfig, running: bool) -> None
             "This run was marked running, but its process is gone (killed or crashed). "
             "**Resume** continues it from its last checkpoint."
         )
+    elif state == "pruned":
+        st.info(
+            "A sweep's pruner stopped this run early: its mean return was behind the other "
+            "trials' at the same iteration. It keeps its checkpoint; **Resume** continues it "
+            "(the sweep does not)."
+        )
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -289,7 +295,7 @@ def button_note(state: str | None, elsewhere: bool) -> str:
         )
     if state == "running":
         return "**Stop** ends the run after its current iteration; it keeps a checkpoint."
-    if state in ("stopped", "interrupted"):
+    if state in ("stopped", "interrupted", "pruned"):
         return "**Resume** continues this run from its last checkpoint."
     return "The demo trains CartPole-v1 with the rl-zoo preset: it learns in under a minute."
 
@@ -343,7 +349,7 @@ def main() -> None:
         on_click=on_resume,
         width="stretch",
         args=(run.id if run else "",),
-        disabled=state not in ("stopped", "interrupted"),
+        disabled=state not in ("stopped", "interrupted", "pruned"),
     )
     st.caption(button_note(state, elsewhere))
     show_flash("main")

@@ -2,7 +2,8 @@
 
 `register_envs` is passed to run_sweep as worker_init, so every worker registers them before it
 trains. They are CartPole with a fault: one raises after some steps, one kills its process, one
-is slow (so that a sweep can be stopped while its trials run).
+is slow (so that a sweep can be stopped while its trials run), one is slow and pays a hundredth
+of CartPole's reward (a trial a pruner must stop).
 """
 
 from __future__ import annotations
@@ -53,10 +54,20 @@ class SlowCartPole(CartPoleEnv):
         return super().step(action)
 
 
+class PoorCartPole(CartPoleEnv):
+    """Sleeps 10 ms per step (about 5 s per 512-step iteration) and pays 0.01 per step."""
+
+    def step(self, action: Any) -> Any:
+        time.sleep(0.01)
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, 0.01 * reward, terminated, truncated, info
+
+
 ENVS = {
     "SweepRaise-v0": RaisingCartPole,
     "SweepDie-v0": DyingCartPole,
     "SweepSlow-v0": SlowCartPole,
+    "SweepPoor-v0": PoorCartPole,
 }
 
 

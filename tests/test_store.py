@@ -214,6 +214,22 @@ def test_resume_drops_records_past_the_checkpoint(tmp_path):
     assert extra["iteration"] == 2
 
 
+def test_a_stop_asked_by_a_pruner_ends_the_run_pruned(tmp_path):
+    """A sweep's pruner stops a run like a stop, with the reason: the run ends 'pruned'."""
+    session = TrainingSession.new(tiny_config(), RunStore(tmp_path))
+    session.run_folder.request_stop(reason="pruned")
+    assert session.run_folder.stop_reason() == "pruned"
+    assert session.run() == "pruned"
+    run = session.run_folder
+    assert run.status()["state"] == "pruned" and run.state() == "pruned"
+    assert not run.stop_requested() and run.has_checkpoint()
+    assert run.status()["iteration"] == 0  # asked before the first iteration: none ran
+    other = TrainingSession.new(tiny_config(), RunStore(tmp_path))
+    other.run_folder.request_stop()  # a plain stop stays a stop
+    assert other.run_folder.stop_reason() is None
+    assert other.run() == "stopped"
+
+
 def test_failure_marks_the_run_failed_with_the_iteration(tmp_path, monkeypatch):
     session = TrainingSession.new(tiny_config(THREE), RunStore(tmp_path))
 

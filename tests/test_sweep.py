@@ -11,6 +11,7 @@ import threading
 import types
 from pathlib import Path
 
+import optuna
 import pytest
 
 from tests.conftest import tiny_config, wait_for
@@ -68,44 +69,50 @@ def test_trials_are_the_grid_times_the_seeds_with_stable_ids():
     assert {t.trial_id for t in trials(again)} == {t.trial_id for t in found}
 
 
-def test_spec_json_round_trip_keeps_the_trials():
+def test_spec_json_round_trip_keeps_the_search():
     spec = SweepSpec(
         tiny_config(FOUR),
         {"hidden_sizes": [(32,), [64, 64]], "delta": KnobRange(0.001, 0.05, log=True)},
         seeds=[3, 4],
-        samples=3,
+        search="tpe",
+        trials=3,
         sample_seed=7,
+        pruner="median",
+        pruner_startup=2,
+        pruner_warmup=1,
+        storage="sqlite:////tmp/elsewhere.db",
         name="round trip",
     )
     back = SweepSpec.from_json(spec.to_json())
     assert back == spec
+    assert (back.n_configs, back.n_trials) == (3, 6)
+    data = json.loads(spec.to_json())
+    assert data["grid"]["delta"] == {"low": 0.001, "high": 0.05, "log": True}
+    assert {k: data[k] for k in ("search", "trials", "pruner", "storage")} == {
+        "search": "tpe",
+        "trials": 3,
+        "pruner": "median",
+        "storage": "sqlite:////tmp/elsewhere.db",
+    }
+    grid = SweepSpec(tiny_config(FOUR), {"delta": [0.01, 0.02]}, seeds=[0, 1])
+    back = SweepSpec.from_json(grid.to_json())
     assert [(t.trial_id, t.config) for t in trials(back)] == [
-        (t.trial_id, t.config) for t in trials(spec)
+        (t.trial_id, t.config) for t in trials(grid)
     ]
-    assert json.loads(spec.to_json())["grid"]["delta"] == {"low": 0.001, "high": 0.05, "log": True}
 
 
-def test_random_search_draws_a_seeded_sample():
-    grid = {"delta": [0.005, 0.01, 0.02, 0.04], "alpha": [0.5, 0.7, 0.9], "max_backtracks": [5, 10]}
-    spec = SweepSpec(tiny_config(FOUR), grid, seeds=[0], samples=5, sample_seed=1)
-    picked = trials(spec)
-    assert len(picked) == 5
-    assert len({t.config_id for t in picked}) == 5  # without repetition
-    for t in picked:
-        assert t.config.delta in grid["delta"] and t.config.alpha in grid["alpha"]
-    same = SweepSpec(tiny_config(FOUR), grid, seeds=[0], samples=5, sample_seed=1)
-    assert [t.trial_id for t in trials(same)] == [t.trial_id for t in picked]
-    other = SweepSpec(tiny_config(FOUR), grid, seeds=[0], samples=5, sample_seed=2)
-    assert [t.trial_id for t in trials(other)] != [t.trial_id for t in picked]
-    # more samples than configurations: the whole grid once
-    assert len(trials(SweepSpec(tiny_config(FOUR), grid, seeds=[0], samples=100))) == 24
-
-    ranges = {"delta": KnobRange(0.001, 0.05, log=True), "max_backtracks": KnobRange(3, 20)}
-    drawn = trials(SweepSpec(tiny_config(FOUR), ranges, seeds=[0, 1], samples=6))
-    assert len(drawn) == 12
-    for t in drawn:
-        assert 0.001 <= t.config.delta <= 0.05
-        assert isinstance(t.config.max_backtracks, int) and 3 <= t.config.max_backtracks <= 20
+def test_a_sweep_json_written_before_optuna_still_loads():
+    """No search, trials, pruner or storage: a grid search (a random one if it had samples),
+    no pruner, the study in the sweep folder."""
+    old = {"base": tiny_config(FOUR).to_dict(), "grid": {"delta": [0.01, 0.02]}, "seeds": [0]}
+    spec = SweepSpec.from_dict({**old, "samples": None, "sample_seed": 0, "name": "old"})
+    assert (spec.search, spec.trials, spec.pruner, spec.storage) == ("grid", None, "none", None)
+    assert len(trials(spec)) == 2
+    sampled = SweepSpec.from_dict({**old, "samples": 1, "sample_seed": 3})
+    assert (sampled.search, sampled.trials, sampled.sample_seed) == ("random", 1, 3)
+    assert sampled.n_trials == 1
+    with pytest.raises(SweepError, match="chooses its trials as it runs"):
+        trials(sampled)
 
 
 @pytest.mark.parametrize(
@@ -120,10 +127,28 @@ def test_random_search_draws_a_seeded_sample():
         (dict(seeds=[]), "seeds is empty"),
         (dict(seeds=[0, 0]), "seeds lists a seed twice"),
         (dict(seeds=[-1]), "seeds must be whole numbers"),
-        (dict(grid={"delta": KnobRange(0.001, 0.1)}), "ranges need random search"),
-        (dict(grid={"delta": KnobRange(0.1, 0.01)}, samples=2), "range low must be below high"),
-        (dict(grid={"activation": KnobRange(0, 1)}, samples=2), "activation is not numeric"),
-        (dict(samples=0), "samples must be a whole number"),
+        (dict(grid={"delta": KnobRange(0.001, 0.1)}), "grid search takes lists of values"),
+        (
+            dict(grid={"delta": KnobRange(0.001, 0.1)}, search="tpe"),
+            "tpe search over a range (delta) needs the number of configurations",
+        ),
+        (
+            dict(grid={"delta": KnobRange(0.1, 0.01)}, search="random", trials=2),
+            "range low must be below high",
+        ),
+        (
+            dict(grid={"activation": KnobRange(0, 1)}, search="random", trials=2),
+            "activation is not numeric",
+        ),
+        (dict(trials=0), "trials must be a whole number from 1"),
+        (dict(search="bayes"), "search must be one of grid, random, tpe, got 'bayes'"),
+        (dict(pruner="asha"), "pruner must be one of none, median, hyperband, got 'asha'"),
+        (dict(pruner_warmup=-1), "pruner_warmup must be a whole number >= 0"),
+        (dict(storage="study.db"), "storage must be a database URL"),
+        (
+            dict(grid={"n_envs": [2, 3]}, search="random", trials=1),
+            "n_envs=3: steps_per_iteration (512) must be a multiple of n_envs (3)",
+        ),
         (
             dict(grid={"n_envs": [2, 3]}),
             "n_envs=3: steps_per_iteration (512) must be a multiple of n_envs (3)",
@@ -162,14 +187,16 @@ import multiprocessing.spawn, os, sys
 before = multiprocessing.spawn.get_preparation_data
 import trpo.sweep
 assert multiprocessing.spawn.get_preparation_data is before, "the spawn hook is installed"
-loaded = [m for m in ("ray", "trpo.sweep.local", "trpo.sweep.ray_backend") if m in sys.modules]
+heavy = ("ray", "optuna", "sqlalchemy", "trpo.sweep.local", "trpo.sweep.ray_backend")
+loaded = [m for m in heavy if m in sys.modules]
 assert not loaded, loaded
 assert not [k for k in os.environ if k.startswith("RAY_")], "RAY_* variables are set"
 """
 
 
 def test_importing_the_package_starts_nothing():
-    """The backends, Ray's environment variables and the spawn hook wait for a sweep to start."""
+    """The backends, Optuna, Ray's environment variables and the spawn hook wait for a sweep
+    to start."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     result = subprocess.run(
         [sys.executable, "-c", IMPORT_STARTS_NOTHING],
@@ -286,6 +313,14 @@ def test_failing_and_dying_trials_do_not_stop_the_others(tmp_path):
             assert "worker process died" in row["error"]
     assert result.counts == {"finished": 2, "failed": 4}
     assert sweep_state(runs_dir, result.sweep_id) == "failed"
+    # failed trials stay running in the study (a resume retries them), saying why
+    study = optuna.load_study(
+        study_name=result.sweep_id, storage=load_sweep(runs_dir, result.sweep_id).study_url
+    )
+    by_state = {}
+    for t in study.trials:
+        by_state.setdefault(t.state.name, []).append(t.user_attrs.get("run_state"))
+    assert by_state == {"COMPLETE": [None] * 2, "RUNNING": ["failed"] * 4}
     results = sweep_results(runs_dir, result.sweep_id)
     assert results.iloc[0]["env_id"] == "CartPole-v1" and results.iloc[0]["n_seeds"] == 2
     assert list(results["n_failed"]) == [0, 2, 2]
@@ -321,8 +356,10 @@ def test_stop_stops_every_trial_and_leaves_the_rest_pending(tmp_path):
 @pytest.mark.slow  # multi-process sweep
 def test_resume_skips_finished_trials_and_continues_stopped_ones(tmp_path):
     runs_dir = tmp_path / "runs"
-    base = tiny_config(FOUR, total_steps=4096)
-    spec = SweepSpec(base, {"env_id": ["CartPole-v1", "SweepSlow-v0"]}, seeds=[0, 1])
+    base = tiny_config(FOUR, total_steps=3072)  # six iterations
+    # every trial at once (the seeds of a configuration run one after the other): the slow
+    # trials (5 s an iteration) are still going when the fast ones have finished
+    spec = SweepSpec(base, {"env_id": ["CartPole-v1", "SweepPoor-v0"]}, seeds=[0, 1])
     stop = threading.Event()
     ended = []
 
@@ -332,16 +369,17 @@ def test_resume_skips_finished_trials_and_continues_stopped_ones(tmp_path):
 
     def slow_runs_training():
         table = sweep_trials(runs_dir, sweep_id)
-        slow = table[table["env_id"] == "SweepSlow-v0"]
+        slow = table[table["env_id"] == "SweepPoor-v0"]
         fast = table[table["env_id"] == "CartPole-v1"]
         return (fast["status"] == "finished").all() and (slow["iterations"] >= 2).all()
 
+    register_envs()  # here too: create_sweep checks the env ids in this process
     sweep_id = create_sweep(spec, runs_dir)
     thread = threading.Thread(
         target=run_sweep,
         args=(None, runs_dir),
         kwargs=dict(
-            workers=2,
+            workers=4,
             stop_event=stop,
             on_progress=on_progress,
             resume_sweep_id=sweep_id,
@@ -353,9 +391,9 @@ def test_resume_skips_finished_trials_and_continues_stopped_ones(tmp_path):
     stop.set()
     thread.join(60)
     before = sweep_trials(runs_dir, sweep_id).set_index("trial")
-    slow = before[before["env_id"] == "SweepSlow-v0"]
+    slow = before[before["env_id"] == "SweepPoor-v0"]
     fast = before[before["env_id"] == "CartPole-v1"]
-    assert set(slow["status"]) == {"stopped"} and (slow["iterations"] < 8).all()
+    assert set(slow["status"]) == {"stopped"} and (slow["iterations"] < 6).all()
     fast_files = {
         trial: (Path(row["run_dir"]) / "metrics.jsonl").stat() for trial, row in fast.iterrows()
     }
@@ -374,11 +412,20 @@ def test_resume_skips_finished_trials_and_continues_stopped_ones(tmp_path):
     for trial, old in slow_records.items():
         assert after.loc[trial, "run_dir"] == before.loc[trial, "run_dir"]
         frame = load_metrics(after.loc[trial, "run_dir"])
-        assert list(frame["iteration"]) == list(range(1, 9))
+        assert list(frame["iteration"]) == list(range(1, 7))
         kept = len(old)  # every record up to the stop was checkpointed (checkpoint_every 1)
         assert frame["env_steps"].iloc[:kept].tolist() == old["env_steps"].tolist()
         assert frame["return_mean"].iloc[:kept].equals(old["return_mean"])
     assert sweep_state(runs_dir, sweep_id) == "finished"
+    # the study agrees: one Optuna trial per run, none asked twice, each with its value
+    info = load_sweep(runs_dir, sweep_id)
+    study = optuna.load_study(study_name=sweep_id, storage=info.study_url)
+    assert len(study.trials) == 4
+    assert {t.state for t in study.trials} == {optuna.trial.TrialState.COMPLETE}
+    assert {t.user_attrs["trial"] for t in study.trials} == set(after.index)
+    for t in study.trials:
+        frame = load_metrics(after.loc[t.user_attrs["trial"], "run_dir"])
+        assert t.value == pytest.approx(final_return(frame))
     launches = load_sweep(runs_dir, sweep_id).launches
     assert len(launches) == 2 and launches[0]["stopped"] and not launches[1]["stopped"]
 
@@ -440,7 +487,17 @@ def test_cli_sweep_end_to_end(tmp_path):
         (["--normalize-rewards", "true,maybe"], "normalize_rewards must be true or false"),
         (["--seeds", "0,x"], "--seeds: expected whole numbers"),
         (["--seeds", ","], "seeds is empty"),
-        (["--delta", "0.001:0.1"], "ranges need random search"),
+        (["--delta", "0.001:0.1"], "--delta: a range (LOW:HIGH) is searched by --search random"),
+        (["--delta", "0.001:0.1", "--search", "tpe"], "--search tpe over a range needs --trials"),
+        (["--trials", "0"], "--trials must be at least 1, got 0"),
+        (["--search", "bayes"], "--search must be one of grid, random, tpe, got 'bayes'"),
+        (["--pruner", "asha"], "--pruner must be one of none, median, hyperband, got 'asha'"),
+        (["--pruner-warmup", "2"], "--pruner-startup and --pruner-warmup need --pruner"),
+        (["--pruner", "hyperband", "--pruner-startup", "2"], "a setting of --pruner median"),
+        (["--storage", "study.db"], "--storage: a database URL such as sqlite:///"),
+        (["--storage", "nosuchdb://x/y"], "--storage: storage nosuchdb://x/y: cannot open it"),
+        (["--storage", "sqlite:////no/such/folder/s.db"], "--storage: storage sqlite:////no/such"),
+        (["--resume", "x", "--search", "tpe"], "--resume takes only"),
         (["--delta", "0.01,,0.02"], "an empty value"),
         (["--env", "CartPole-v1,NoSuchEnv-v9"], "NoSuchEnv-v9"),
         (["--workers", "0"], "--workers must be at least 1"),

@@ -20,37 +20,71 @@ from trpo.store import DEFAULT_RUNS_DIR, load_metrics
 
 SWEEP_EPILOG = """\
 Each knob option takes one value (used by every trial), a comma-separated list of values to
-sweep (every combination is a configuration), or, for numeric knobs with --samples, a range
-LOW:HIGH (uniform) or LOW:HIGH:log (log-uniform). Booleans: true,false. --hidden-sizes takes
-alternatives separated by '/': 64,64/128,128. Every configuration runs once per seed.
+sweep, or, for numeric knobs with --search random or tpe, a range LOW:HIGH (uniform) or
+LOW:HIGH:log (log-uniform). Booleans: true,false. --hidden-sizes takes alternatives separated by
+'/': 64,64/128,128. Every configuration runs once per seed, each run an Optuna trial of the
+sweep's study (SQLite in the sweep's folder unless --storage names another database).
 
 examples:
   python -m trpo sweep --env CartPole-v1 --delta 0.005,0.01,0.02 --alpha 0.5,0.8 --seeds 0,1,2
   python -m trpo sweep --preset CartPole-v1 --delta 0.001:0.05:log --max-backtracks 5:20 \\
-      --samples 8 --seeds 0,1 --workers 2
+      --search tpe --trials 16 --pruner median --seeds 0,1 --workers 2
   python -m trpo sweep --resume SWEEP_ID          # run the trials that did not finish
+  optuna-dashboard sqlite:///runs/sweeps/SWEEP_ID/study.db
 """
 
 
 def add_sweep_parser(commands: Any) -> None:
     sweep = commands.add_parser(
         "sweep",
-        help="run a hyperparameter sweep (grid or random search) over several seeds",
-        description="Run every configuration of a grid (or a random sample of it) with every "
-        "seed, in parallel; each trial is an ordinary run in the runs directory, tagged with "
-        "the sweep id.",
+        help="run a hyperparameter sweep (grid, random or TPE search) over several seeds",
+        description="Run configurations chosen by Optuna (every combination of a grid, a "
+        "random sample, or TPE's picks) with every seed, in parallel; each trial is an ordinary "
+        "run in the runs directory, tagged with the sweep id, and an Optuna trial of the "
+        "sweep's study.",
         epilog=SWEEP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sweep.add_argument("--seeds", metavar="S[,S...]", help="seeds of every configuration [0]")
     sweep.add_argument(
-        "--samples",
-        type=int,
-        metavar="N",
-        help="random search: draw N configurations instead of running the whole grid",
+        "--search",
+        metavar="KIND",
+        help="how configurations are chosen: grid (every combination), random or tpe "
+        "(Optuna's samplers; ranges need one of these two) [grid]",
     )
     sweep.add_argument(
-        "--sample-seed", type=int, metavar="S", help="seed of the random search's draws [0]"
+        "--trials",
+        type=int,
+        metavar="N",
+        help="configurations to run, each with every seed [the whole grid; needed with ranges]",
+    )
+    sweep.add_argument(
+        "--sample-seed", type=int, metavar="S", help="seed of the search's sampler [0]"
+    )
+    sweep.add_argument(
+        "--pruner",
+        metavar="KIND",
+        help="stop hopeless trials early, judging each run's mean return iteration by "
+        "iteration: none, median or hyperband (Optuna's pruners) [none]",
+    )
+    sweep.add_argument(
+        "--pruner-startup",
+        type=int,
+        metavar="N",
+        help="median pruner: runs that finish before it prunes any [5]",
+    )
+    sweep.add_argument(
+        "--pruner-warmup",
+        type=int,
+        metavar="N",
+        help="iterations every run gets before it can be pruned (hyperband: its minimum "
+        "resource; 0 lets Optuna choose) [0]",
+    )
+    sweep.add_argument(
+        "--storage",
+        metavar="URL",
+        help="the study's database, any URL Optuna takes, e.g. postgresql://user@host/db to "
+        "share a sweep between machines [sqlite:///<sweep folder>/study.db]",
     )
     sweep.add_argument(
         "--workers",
@@ -73,7 +107,7 @@ def add_sweep_parser(commands: Any) -> None:
     )
     sweep.add_argument("--quiet", action="store_true", help="no progress bar or trial lines")
     group = sweep.add_argument_group(
-        "TRPO knobs: V (every trial), V1,V2,... (swept) or LOW:HIGH[:log] (with --samples)"
+        "TRPO knobs: V (every trial), V1,V2,... (swept) or LOW:HIGH[:log] (random or tpe search)"
     )
     defaults = TRPOConfig()  # every knob at its default
     for name, knob in knob_schema().items():
@@ -123,10 +157,72 @@ def _seed_list(text: str | None) -> list[int]:
         raise CliError(f"--seeds: expected whole numbers such as 0,1,2, got {text!r}") from None
 
 
+def _search_options(args: argparse.Namespace, ranges: list[str]) -> dict[str, Any]:
+    """The spec's search settings from the options, each checked with a message that names
+    the option."""
+    from trpo.sweep.spec import PRUNERS, SEARCHES
+
+    search = (args.search or "grid").strip().lower()
+    if search not in SEARCHES:
+        raise CliError(f"--search must be one of {', '.join(SEARCHES)}, got {args.search!r}")
+    pruner = (args.pruner or "none").strip().lower()
+    if pruner not in PRUNERS:
+        raise CliError(f"--pruner must be one of {', '.join(PRUNERS)}, got {args.pruner!r}")
+    if search == "grid" and ranges:
+        options = ", ".join(option_name(k) for k in ranges)
+        raise CliError(
+            f"{options}: a range (LOW:HIGH) is searched by --search random or tpe; grid "
+            "search takes lists of values"
+        )
+    if args.trials is not None and args.trials < 1:
+        raise CliError(f"--trials must be at least 1, got {args.trials}")
+    if ranges and args.trials is None:
+        raise CliError(f"--search {search} over a range needs --trials N (configurations)")
+    for option, value in (
+        ("--sample-seed", args.sample_seed),
+        ("--pruner-startup", args.pruner_startup),
+        ("--pruner-warmup", args.pruner_warmup),
+    ):
+        if value is not None and value < 0:
+            raise CliError(f"{option} must be 0 or more, got {value}")
+    if pruner == "none" and (args.pruner_startup is not None or args.pruner_warmup is not None):
+        raise CliError("--pruner-startup and --pruner-warmup need --pruner median or hyperband")
+    if args.pruner_startup is not None and pruner != "median":
+        raise CliError("--pruner-startup is a setting of --pruner median")
+    options: dict[str, Any] = {"search": search, "trials": args.trials, "pruner": pruner}
+    if args.sample_seed is not None:
+        options["sample_seed"] = args.sample_seed
+    if args.pruner_startup is not None:
+        options["pruner_startup"] = args.pruner_startup
+    if args.pruner_warmup is not None:
+        options["pruner_warmup"] = args.pruner_warmup
+    if args.storage is not None:
+        options["storage"] = _storage(args.storage)
+    return options
+
+
+def _storage(url: str) -> str:
+    """--storage, checked: a URL Optuna can open (CliError naming the option otherwise)."""
+    from trpo.config import ConfigError
+    from trpo.sweep.search import check_storage
+
+    url = url.strip()
+    if "://" not in url:
+        raise CliError(
+            f"--storage: a database URL such as sqlite:///path/study.db or "
+            f"postgresql://user@host/db, got {url!r}"
+        )
+    try:
+        check_storage(url)
+    except ConfigError as exc:
+        raise CliError(f"--storage: {'; '.join(exc.problems)}") from None
+    return url
+
+
 def sweep_spec_from_args(args: argparse.Namespace) -> Any:
     """The SweepSpec of `sweep` options: one value sets the knob for every trial, several (or
     a range) sweep it; validated (ConfigError / CliError)."""
-    from trpo.sweep import SweepSpec
+    from trpo.sweep import KnobRange, SweepSpec
 
     fixed: dict[str, Any] = {}
     grid: dict[str, Any] = {}
@@ -139,14 +235,11 @@ def sweep_spec_from_args(args: argparse.Namespace) -> Any:
             fixed[f.name] = values[0]
         else:
             grid[f.name] = values
+    ranges = [k for k, v in grid.items() if isinstance(v, KnobRange)]
+    search = _search_options(args, ranges)
     base = preset(args.preset, **fixed) if args.preset else TRPOConfig(**fixed)
     return SweepSpec(
-        base=base,
-        grid=grid,
-        seeds=_seed_list(args.seeds),
-        samples=args.samples,
-        sample_seed=0 if args.sample_seed is None else args.sample_seed,
-        name=args.name or "",
+        base=base, grid=grid, seeds=_seed_list(args.seeds), name=args.name or "", **search
     )
 
 
@@ -166,16 +259,30 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise CliError(f"--workers must be at least 1, got {args.workers}")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happens
     if args.ray_address and args.backend != "ray":
         raise CliError("--ray-address needs --backend ray")
     try:
         if args.resume:
             given = [f.name for f in fields(TRPOConfig) if getattr(args, f.name, None) is not None]
-            extra = [args.preset, args.seeds, args.samples, args.sample_seed, args.name]
+            extra = [
+                args.preset,
+                args.seeds,
+                args.search,
+                args.trials,
+                args.sample_seed,
+                args.pruner,
+                args.pruner_startup,
+                args.pruner_warmup,
+                args.storage,
+                args.name,
+            ]
             if given or any(v is not None for v in extra):
                 raise CliError(
                     "--resume takes only --workers, --backend, --ray-address and --runs-dir "
-                    "(the sweep keeps its own spec)"
+                    "(the sweep keeps its own spec, search and study)"
                 )
             sweep_id = args.resume
             load_sweep(args.runs_dir, sweep_id)
@@ -186,16 +293,17 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
 
     spec = info.spec
-    all_trials = info.trials
-    n_configs = len({t.config_id for t in all_trials})
+    pruner = "" if spec.pruner == "none" else f", {spec.pruner} pruner"
     print(
-        f"sweep {sweep_id}: {len(all_trials)} trials ({n_configs} configurations x "
-        f"{len(spec.seeds)} seeds), backend {args.backend}, workers {args.workers or 'auto'}",
+        f"sweep {sweep_id}: {spec.n_trials} trials ({spec.n_configs} configurations x "
+        f"{len(spec.seeds)} seeds), {spec.search} search{pruner}, backend {args.backend}, "
+        f"workers {args.workers or 'auto'}",
         flush=True,
     )
     print(f"sweep folder: {info.path}", flush=True)
+    print(f"study: {info.shown_study_url} (study name {sweep_id})", flush=True)
     bar = tqdm(
-        total=len(all_trials),
+        total=spec.n_trials,
         unit="trial",
         disable=args.quiet,
         dynamic_ncols=True,
@@ -253,12 +361,16 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     skipped = sum(1 for o in result.outcomes.values() if o.skipped)
     if skipped:
         print(f"{skipped} trials had finished before and were not run again")
+    pruned = sum(1 for o in result.outcomes.values() if o.state == "pruned" and not o.skipped)
+    if pruned:
+        print(f"{pruned} trials were pruned (stopped early by the {spec.pruner} pruner)")
     print()
     print(format_results(sweep_results(args.runs_dir, sweep_id), spec.knob_names))
     print()
     counts = ", ".join(f"{n} {state}" for state, n in sorted(result.counts.items()))
     print(f"sweep {sweep_id}: {counts} ({result.wall_time_s:.1f} s)")
     print(f"sweep folder: {info.path}")
+    print(f"study: optuna-dashboard {info.shown_study_url}")
     if not result.all_finished:
         resume = f"python -m trpo sweep --resume {sweep_id}"
         if args.runs_dir != DEFAULT_RUNS_DIR:

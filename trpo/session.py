@@ -22,7 +22,7 @@ import torch
 from trpo.checkpoint import Checkpoint
 from trpo.config import ConfigError, TRPOConfig
 from trpo.record import IterationRecord
-from trpo.store import CHECKPOINT, Run, RunStore, RunStoreError, open_run
+from trpo.store import CHECKPOINT, PRUNED, Run, RunStore, RunStoreError, open_run
 from trpo.trainer import Trainer
 from trpo.training_errors import StateMismatchError, TrainingError
 
@@ -126,7 +126,8 @@ class TrainingSession:
     def run(self, stop: threading.Event | None = None, on_record: OnRecord | None = None) -> str:
         """Train until done or stopped (stop set, or `Run.request_stop` from any process);
         return the final state. On an exception the run is marked failed (with the iteration
-        and message) and the exception is re-raised. A stop request is consumed at the end."""
+        and message) and the exception is re-raised. A stop request is consumed at the end; one
+        made by a sweep's pruner (reason "pruned") ends the run "pruned" instead of "stopped"."""
         run, trainer = self.run_folder, self.trainer
         every = self.config.checkpoint_every
         saved_at = trainer.iteration
@@ -142,7 +143,8 @@ class TrainingSession:
             if trainer.iteration != saved_at or not run.has_checkpoint():
                 self._checkpoint()
             done = trainer.env_steps >= self.config.total_steps
-            state = "finished" if done else "stopped"
+            pruned = not done and run.stop_reason() == PRUNED  # a sweep's pruner asked
+            state = "finished" if done else PRUNED if pruned else "stopped"
             run.set_status(state, iteration=trainer.iteration)
             return state
         except KeyboardInterrupt:  # an abort: the last checkpoint stands, resume continues it

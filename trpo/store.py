@@ -3,10 +3,11 @@
 Layout of a run folder (names made by the program; a user-given name is metadata only):
     config.json        the TRPOConfig
     meta.json          name, created time, tags (e.g. sweep id), launcher (e.g. dashboard)
-    status.json        running / finished / stopped / failed, with the error message and the
-                       pid of the process training it
-    stop.request       present while a stop has been asked for (by any process); the trainer
-                       stops after its current iteration
+    status.json        running / finished / pruned / stopped / failed, with the error message
+                       and the pid of the process training it (pruned: a sweep's pruner stopped
+                       it early for good)
+    stop.request       present while a stop has been asked for (by any process), with the
+                       reason (e.g. pruned); the trainer stops after its current iteration
     trainer.log        stdout and stderr of a trainer process started by the dashboard
     metrics.jsonl      one IterationRecord per line, flushed as written
     checkpoint.safetensors   latest trainer state (tensors + JSON metadata), replaced atomically
@@ -45,7 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("trpo.store")
 
 DEFAULT_RUNS_DIR = "runs"
-STATES = ("running", "finished", "stopped", "failed")
+PRUNED = "pruned"  # stopped early by a sweep's pruner: final, unlike "stopped"
+STATES = ("running", "finished", PRUNED, "stopped", "failed")
 MAX_NAME_LENGTH = 200
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
@@ -157,12 +159,21 @@ class Run:
         atomic_write_json(self.path / "status.json", data)
 
     # --- stop requests: how any process asks the run's trainer to stop ----------------------
-    def request_stop(self) -> None:
-        """Ask whoever trains this run to stop after its current iteration (with a checkpoint)."""
-        atomic_write_json(self.path / STOP_REQUEST, {"requested": utc_now()})
+    def request_stop(self, reason: str | None = None) -> None:
+        """Ask whoever trains this run to stop after its current iteration (with a checkpoint).
+        reason "pruned": a sweep's pruner asks, and the run ends "pruned" instead of "stopped"."""
+        data: dict[str, Any] = {"requested": utc_now()}
+        if reason is not None:
+            data["reason"] = reason
+        atomic_write_json(self.path / STOP_REQUEST, data)
 
     def stop_requested(self) -> bool:
         return (self.path / STOP_REQUEST).exists()
+
+    def stop_reason(self) -> str | None:
+        """The reason of the pending stop request (None: none given, or no request)."""
+        reason = self._read_json(STOP_REQUEST, {}).get("reason")
+        return reason if isinstance(reason, str) else None
 
     def clear_stop_request(self) -> None:
         (self.path / STOP_REQUEST).unlink(missing_ok=True)

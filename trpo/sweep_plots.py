@@ -14,9 +14,16 @@ from trpo.plots import apply_layout, band_traces, empty_figure
 
 def sweep_knob_figure(trials: pd.DataFrame, knob: str) -> go.Figure:
     """Final return against one swept knob: every seed as a point, the mean across seeds and
-    configurations sharing that value as a line with a min-max band."""
+    configurations sharing that value as a line with a min-max band. Pruned trials are left
+    out: their return is that of a run cut short."""
     title = f"Final return vs {knob}"
-    data = trials[trials["final_return"].notna()] if len(trials) else trials
+    if len(trials):
+        kept = trials["final_return"].notna()
+        if "status" in trials:
+            kept &= trials["status"] != "pruned"
+        data = trials[kept]
+    else:
+        data = trials
     if data.empty or knob not in data:
         return empty_figure(title, "no finished trial yet")
     labels = data[knob].map(str)

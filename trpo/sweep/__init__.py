@@ -1,33 +1,39 @@
-"""Hyperparameter sweeps: a grid (or a random sample) of configurations times seeds, in parallel.
+"""Hyperparameter sweeps: configurations times seeds, chosen by Optuna, run in parallel.
 
-A sweep is defined by a `SweepSpec` (a base config, the swept knobs and their values, the seeds,
-optionally a random-search budget). Every trial (one configuration, one seed) is an ORDINARY run
-in the run store, tagged `{"sweep": id, "trial": id, "knobs": {...}}`, so everything that works
-on runs works on trials. The sweep itself lives beside the runs, in <runs_dir>/sweeps/<sweep_id>/
-(see trpo.sweep.storage).
+A sweep is defined by a `SweepSpec` (a base config, the swept knobs and their values or ranges,
+the seeds, the search: grid, random or TPE, the number of configurations, a pruner, the study's
+storage). Optuna chooses the configurations (its GridSampler, RandomSampler or TPESampler) and
+keeps the study in a database: by default an SQLite file, study.db, in the sweep's folder, so
+`optuna.load_study(study_name=<sweep id>, storage=...)` and optuna-dashboard open it (see
+trpo.sweep.search, which also says how seeds map onto Optuna trials and how pruning reaches the
+workers). Every trial (one configuration, one seed) is an ORDINARY run in the run store, tagged
+`{"sweep": id, "trial": id, "knobs": {...}, "optuna_trial": number}`, so everything that works
+on runs works on trials. The sweep itself lives beside the runs, in
+<runs_dir>/sweeps/<sweep_id>/ (see trpo.sweep.storage).
 
 Backends: "local" is a process pool on this machine (one torch thread per worker, see
 trpo.sweep.local); "ray" runs each trial as a Ray task on a local or remote Ray cluster and
 brings the run folder back into this machine's run store (see trpo.sweep.ray_backend). Both can
-be stopped (`stop_event`, `stop_sweep`) and resumed (`resume_sweep_id`: finished trials are
-skipped, the others continue from their checkpoints). `run_sweep` never touches signal handlers,
-so it can run in a background thread (e.g. of a Streamlit server); `start_sweep` does exactly
-that. Pool workers are spawned without re-running the caller's main script (a Streamlit page, or
-a script without a main guard), so anything they need must be importable: pass `worker_init` as
-a function of a module.
+be stopped (`stop_event`, `stop_sweep`) and resumed (`resume_sweep_id`: finished and pruned
+trials are skipped, the others continue from their checkpoints, and the search goes on where it
+was). `run_sweep` never touches signal handlers, so it can run in a background thread (e.g. of
+a Streamlit server); `start_sweep` does exactly that. Pool workers are spawned without
+re-running the caller's main script (a Streamlit page, or a script without a main guard), so
+anything they need must be importable: pass `worker_init` as a function of a module.
 
 Results: `sweep_trials` (one row per trial, for live tables) and `sweep_results` (one row per
-configuration), see trpo.sweep.results.
+configuration), see trpo.sweep.results; both read the run store only.
 
 The modules, each importing (at run time) only those listed before it: spec (what to sweep),
-backend (the backend interface and the backends by name), storage (the sweeps folder), trial
-(one trial in a worker), driver (running a sweep), results; local and ray_backend (the
-backends) are imported only when a sweep runs on them. Importing this package starts nothing
-and sets nothing.
+search (everything Optuna), backend (the backend interface and the backends by name), storage
+(the sweeps folder), trial (one trial in a worker), driver (running a sweep), results; local
+and ray_backend (the backends) are imported only when a sweep runs on them. Importing this
+package starts nothing, sets nothing and imports neither Optuna nor Ray.
 """
 
 from trpo.sweep.backend import BACKENDS, Backend, WorkerInit, get_backend
 from trpo.sweep.driver import (
+    DONE_STATES,
     MAX_WORKERS,
     TRIAL_STATES,
     Driver,
@@ -48,14 +54,19 @@ from trpo.sweep.results import (
     sweep_results,
     sweep_trials,
 )
+from trpo.sweep.search import STUDY_FILE, Study, storage_url
 from trpo.sweep.spec import (
     KNOBS,
     MAX_TRIALS,
+    PRUNERS,
+    SEARCHES,
     GridValues,
     KnobRange,
     SweepError,
     SweepSpec,
     Trial,
+    grid_configurations,
+    make_trial,
     trials,
 )
 from trpo.sweep.storage import (
@@ -78,14 +89,18 @@ from trpo.sweep.trial import STOP_POLL_S, train_trial
 
 __all__ = [
     "BACKENDS",
+    "DONE_STATES",
     "DRIVER_FILE",
     "FINAL_FRACTION",
     "KNOBS",
     "MAX_TRIALS",
     "MAX_WORKERS",
+    "PRUNERS",
+    "SEARCHES",
     "SPEC_FILE",
     "STOP_FILE",
     "STOP_POLL_S",
+    "STUDY_FILE",
     "SWEEPS_DIR",
     "TRIAL_STATES",
     "Backend",
@@ -94,6 +109,7 @@ __all__ = [
     "Job",
     "KnobRange",
     "OnProgress",
+    "Study",
     "SweepError",
     "SweepHandle",
     "SweepInfo",
@@ -108,11 +124,14 @@ __all__ = [
     "format_results",
     "format_table",
     "get_backend",
+    "grid_configurations",
     "list_sweeps",
     "load_sweep",
+    "make_trial",
     "run_sweep",
     "start_sweep",
     "stop_sweep",
+    "storage_url",
     "sweep_path",
     "sweep_results",
     "sweep_runs",

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from trpo.config import ConfigError
 from trpo.envs import EnvError, check_env_id
-from trpo.sweep.spec import SweepError, SweepSpec, trials
+from trpo.sweep.spec import SweepError, SweepSpec
 
 if TYPE_CHECKING:
-    from trpo.sweep.driver import Driver, Job
+    from trpo.sweep.driver import Driver
 
 WorkerInit = Callable[[], None]
 
@@ -34,16 +34,18 @@ class Backend(Protocol):
     def run(
         self,
         driver: Driver,
-        jobs: list[Job],
         workers: int | None,
         address: str | None,
         worker_init: WorkerInit | None,
     ) -> int:
-        """Run the jobs (at least one) until every one has ended or driver.stop_requested():
-        driver.start(job) before a trial starts, driver.finish(job, state, error) when it ends.
-        workers: trials at once (None: the backend's default); address: where to run them
-        (Ray only); worker_init: run in every worker before it trains. Returns the number of
-        trials run at once."""
+        """Run the driver's jobs until driver.next_job() has no more and every one has ended,
+        or driver.stop_requested(): take a job when a worker is free (so that the search
+        chooses with the latest results), driver.start(job) before it starts, driver.poll(jobs
+        in flight) every fraction of a second (pruning: a job with job.prune set must stop),
+        driver.finish(job, state, error) when it ends, driver.requeue(jobs) for jobs to run
+        again. workers: trials at once (None: the backend's default); address: where to run
+        them (Ray only); worker_init: run in every worker before it trains. Returns the number
+        of trials run at once."""
         ...
 
 
@@ -74,7 +76,8 @@ def check_launch(spec: SweepSpec, backend: str) -> None:
     """Before anything is created: a known backend (Ray importable) and registered env ids."""
     get_backend(backend)
     problems = []
-    for env_id in sorted({t.config.env_id for t in trials(spec)}):
+    env_ids = spec.grid.get("env_id", [spec.base.env_id])  # a text knob: never a range
+    for env_id in sorted(set(env_ids) if isinstance(env_ids, list) else ()):
         try:
             check_env_id(env_id)
         except EnvError as exc:

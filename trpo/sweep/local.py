@@ -15,13 +15,12 @@ import os
 import signal
 import threading
 import time
-from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from trpo.ids import utc_now
-from trpo.store import Run
+from trpo.store import PRUNED, Run
 from trpo.sweep.trial import STOP_POLL_S, train_trial
 
 if TYPE_CHECKING:
@@ -37,14 +36,14 @@ class LocalBackend:
     def run(
         self,
         driver: Driver,
-        jobs: list[Job],
         workers: int | None,
         address: str | None,
         worker_init: WorkerInit | None,
     ) -> int:
-        """workers: default the core count, never more than the jobs; address is not used."""
-        used = min(workers or os.cpu_count() or 1, len(jobs))
-        _run_local(driver, jobs, used, worker_init)
+        """workers: default the core count, never more than the trials left; address is not
+        used."""
+        used = max(1, min(workers or os.cpu_count() or 1, driver.remaining()))
+        _run_local(driver, used, worker_init)
         return used
 
 
@@ -136,27 +135,27 @@ def _pool_trial(run_dir: str, stop_path: str) -> tuple[str, str | None]:
     return outcome
 
 
-def _run_local(
-    driver: Driver, jobs: list[Job], workers: int, worker_init: WorkerInit | None
-) -> None:
-    """At most `workers` trials in flight, so a trial's folder is created when it starts. A
-    worker that dies breaks the whole pool: its trial fails, the trials of the other workers
-    (terminated by the pool) are resumed in a fresh pool."""
+def _run_local(driver: Driver, workers: int, worker_init: WorkerInit | None) -> None:
+    """At most `workers` trials in flight, each taken from the driver when a worker is free,
+    so a trial's folder is created when it starts. A worker that dies breaks the whole pool:
+    its trial fails, the trials of the other workers (terminated by the pool) are resumed in a
+    fresh pool."""
     _install_spawn_hook()
     context = _WorkerContext()
-    queue = deque(jobs)
     in_flight: dict[Future[tuple[str, str | None]], Job] = {}
     pool: ProcessPoolExecutor | None = None
     try:
-        while queue or in_flight:
+        while True:
             lost: list[Job] = []  # trials caught in a broken pool
             if not driver.stop_requested():
-                while queue and len(in_flight) < workers:
+                while len(in_flight) < workers:
+                    job = driver.next_job()
+                    if job is None:
+                        break
                     if pool is None:
                         pool = ProcessPoolExecutor(
                             workers, context, initializer=_pool_init, initargs=(worker_init,)
                         )
-                    job = queue.popleft()
                     run = driver.start(job)
                     try:
                         future = pool.submit(_pool_trial, str(run.path), str(driver.stop_path))
@@ -168,6 +167,7 @@ def _run_local(
                 break
             if in_flight:
                 done, _ = wait(list(in_flight), timeout=STOP_POLL_S, return_when=FIRST_COMPLETED)
+                driver.poll(in_flight.values())
             else:
                 done = set()
             for future in done:
@@ -188,7 +188,7 @@ def _run_local(
                 pool = None
                 lost.extend(in_flight.values())
                 in_flight.clear()
-                _sort_lost(driver, lost, queue)
+                _sort_lost(driver, lost)
     finally:
         if pool is not None:
             if in_flight:  # leaving early (an exception): stop the trials, keep them resumable
@@ -197,7 +197,7 @@ def _run_local(
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _sort_lost(driver: Driver, lost: list[Job], queue: deque[Job]) -> None:
+def _sort_lost(driver: Driver, lost: list[Job]) -> None:
     """After the pool broke: which trial's worker died (failed), which were only caught in
     the breakage (run again)."""
     requeue = []
@@ -206,7 +206,7 @@ def _sort_lost(driver: Driver, lost: list[Job], queue: deque[Job]) -> None:
         assert run is not None
         status = run.status()
         state = status.get("state")
-        if state in ("finished", "failed"):
+        if state in ("finished", PRUNED, "failed"):
             driver.finish(job, state, status.get("error"))
             continue
         # terminated by the pool while training ('stopped' by _on_sigterm), or never started
@@ -229,4 +229,4 @@ def _sort_lost(driver: Driver, lost: list[Job], queue: deque[Job]) -> None:
             with contextlib.suppress(OSError):
                 run.set_status("failed", error=error, iteration=status.get("iteration"))
             driver.finish(job, "failed", error)
-    queue.extendleft(reversed(requeue))
+    driver.requeue(requeue)

@@ -13,8 +13,10 @@ in the local run store, as the local backend does, and sends that folder's files
 The task trains in a temporary folder on whichever node it lands on and returns the folder's
 files, which the driver writes into the local folder. While it trains, the task sends each
 iteration's record to a small actor (the channel); the driver drains it twice a second into the
-local metrics file, so progress shows live; the files returned at the end replace those lines.
-The channel also carries the stop request to the tasks.
+local metrics file, so progress shows live (and the driver reports it to the study, as for local
+trials); the files returned at the end replace those lines. The channel also carries the stop
+request to the tasks, and the pruner's requests to stop one trial (the task turns it into the
+run's own stop request with the reason 'pruned', so the trial ends 'pruned').
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import os
 import shutil
 import tempfile
 import threading
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,7 @@ class _Channel:
         self.records: list[tuple[str, dict[str, Any]]] = []
         self.nodes: list[tuple[str, str]] = []
         self.stopped = False
+        self.pruned: set[str] = set()
 
     def push(self, trial_id: str, record: dict[str, Any]) -> None:
         self.records.append((trial_id, record))
@@ -76,13 +78,20 @@ class _Channel:
     def is_stopped(self) -> bool:
         return self.stopped
 
+    def prune(self, trial_id: str) -> None:
+        self.pruned.add(trial_id)
+
+    def status(self, trial_id: str) -> tuple[bool, bool]:
+        """(the sweep is stopping, this trial is pruned)"""
+        return self.stopped, trial_id in self.pruned
+
 
 @ray.remote(num_cpus=1, max_retries=0)
 def _trial_task(
     trial_id: str, files: dict[str, bytes], channel: Any, worker_init: WorkerInit | None
 ) -> dict[str, Any]:
     """Train one trial on a Ray worker, in a temporary run folder; return its files."""
-    from trpo.store import Run
+    from trpo.store import PRUNED, Run
     from trpo.sweep.trial import train_trial
 
     node_id = ray.get_runtime_context().get_node_id()
@@ -100,7 +109,11 @@ def _trial_task(
             channel.push.remote(trial_id, record.to_dict())
 
         def should_stop() -> bool:
-            return bool(ray.get(channel.is_stopped.remote(), timeout=10))
+            stopped, pruned = ray.get(channel.status.remote(trial_id), timeout=10)
+            run = Run(run_dir)
+            if pruned and not run.stop_requested():
+                run.request_stop(reason=PRUNED)  # the session stops and ends 'pruned'
+            return bool(stopped)
 
         state, error = train_trial(str(run_dir), should_stop, on_record, poll_s=POLL_S)
         return {"state": state, "error": error, "files": Run(run_dir).pack(), "node": node_id}
@@ -182,48 +195,47 @@ class RayBackend:
     def run(
         self,
         driver: Driver,
-        jobs: list[Job],
         workers: int | None,
         address: str | None,
         worker_init: WorkerInit | None,
     ) -> int:
-        return run_ray(driver, jobs, workers, address, worker_init)
+        return run_ray(driver, workers, address, worker_init)
 
 
 def run_ray(
     driver: Driver,
-    jobs: list[Job],
     workers: int | None,
     address: str | None,
     worker_init: WorkerInit | None,
 ) -> int:
-    """Run jobs as Ray tasks, at most `workers` at once (default: the cluster's CPUs); return
-    that number. A Ray instance started here is shut down at the end (after the last sweep of
-    this process that uses it)."""
+    """Run the driver's jobs as Ray tasks, at most `workers` at once (default: the cluster's
+    CPUs); return that number. A Ray instance started here is shut down at the end (after the
+    last sweep of this process that uses it)."""
     must_disconnect = connect(address, workers)
     try:
         capacity = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        _run(driver, jobs, capacity, worker_init)
+        _run(driver, capacity, worker_init)
         return capacity
     finally:
         if must_disconnect:
             disconnect()
 
 
-def _run(driver: Driver, jobs: list[Job], capacity: int, worker_init: WorkerInit | None) -> None:
+def _run(driver: Driver, capacity: int, worker_init: WorkerInit | None) -> None:
     channel = _Channel.remote()  # type: ignore[attr-defined]
-    queue = deque(jobs)
     refs: dict[Any, Job] = {}
     stop_sent = False
     draining: list[Any] = []  # the outstanding drain call: never block on the channel
     try:
-        while queue or refs:
+        while True:
             if driver.stop_requested() and not stop_sent:
                 channel.stop.remote()
                 stop_sent = True
             if not driver.stopping:
-                while queue and len(refs) < capacity:
-                    job = queue.popleft()
+                while len(refs) < capacity:
+                    job = driver.next_job()
+                    if job is None:
+                        break
                     run = driver.start(job)
                     ref = _trial_task.remote(  # type: ignore[call-arg]
                         job.trial.trial_id, run.pack(), channel, worker_init
@@ -233,6 +245,11 @@ def _run(driver: Driver, jobs: list[Job], capacity: int, worker_init: WorkerInit
                 break
             ready, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S)
             draining = _append_live(channel, draining, refs)
+            driver.poll(refs.values())
+            for job in refs.values():
+                if job.prune and not job.prune_sent:
+                    channel.prune.remote(job.trial.trial_id)
+                    job.prune_sent = True
             for ref in ready:
                 _finish(driver, refs.pop(ref), ref)
     finally:

@@ -10,9 +10,10 @@ import os
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from trpo.config import ConfigError, TRPOConfig
 from trpo.formatting import markdown_table
-from trpo.store import RunStoreError, load_metrics
-from trpo.sweep.spec import show_value
+from trpo.store import Run, RunStoreError, load_metrics
+from trpo.sweep.spec import is_int, show_value
 from trpo.sweep.storage import load_sweep, sweep_runs
 
 if TYPE_CHECKING:  # imported where a table is built: sweep trial workers never do
@@ -32,58 +33,62 @@ def final_return(frame: pd.DataFrame, fraction: float = FINAL_FRACTION) -> float
 
 
 def sweep_trials(runs_dir: str | os.PathLike[str], sweep_id: str) -> pd.DataFrame:
-    """One row per trial (pending ones included), in trial order: trial, config_id, seed, the
-    swept knobs, status, iterations, env_steps, total_steps, progress (0-1), current_return
-    (the latest return_mean), final_return, best_return, error, run_id, run_dir."""
+    """One row per trial, in the order they were started, then the pending ones: trial,
+    config_id, seed, the swept knobs, status, iterations, env_steps, total_steps, progress
+    (0-1), current_return (the latest return_mean), final_return, best_return, error, run_id,
+    run_dir. Pending trials are known by their configuration in a grid search over the whole
+    grid; otherwise the search has yet to choose them, and their rows (trial '(pending N)')
+    have no configuration."""
     import pandas as pd
 
     info = load_sweep(runs_dir, sweep_id)
     runs = sweep_runs(runs_dir, sweep_id)
     knob_names = info.spec.knob_names
     rows = []
-    for trial in info.trials:
-        row: dict[str, Any] = {
-            "trial": trial.trial_id,
-            "config_id": trial.config_id,
-            "seed": trial.seed,
-        }
+    for trial_id, run in sorted(runs.items(), key=lambda item: _started(item[1])):
+        tags = run.meta().get("tags", {})
+        config = _config(run)
+        knobs = tags.get("knobs") if isinstance(tags.get("knobs"), dict) else {}
+        seed = tags.get("seed", config.seed if config is not None else None)
+        total = config.total_steps if config is not None else info.spec.base.total_steps
+        row = _row(trial_id, tags.get("config_id"), seed, knob_names, total)
         for name in knob_names:
-            value = getattr(trial.config, name)
-            row[name] = show_value(value) if isinstance(value, tuple) else value
+            value = knobs.get(name, getattr(config, name, None))
+            row[name] = show_value(value) if isinstance(value, (list, tuple)) else value
+        try:
+            frame = load_metrics(run.path)
+        except RunStoreError:
+            frame = pd.DataFrame(columns=["iteration", "env_steps", "return_mean"])
+        returns = frame["return_mean"].dropna() if len(frame) else pd.Series(dtype=float)
+        steps = int(frame["env_steps"].iloc[-1]) if len(frame) else 0
         row.update(
-            status="pending",
-            iterations=0,
-            env_steps=0,
-            total_steps=trial.config.total_steps,
-            progress=0.0,
-            current_return=float("nan"),
-            final_return=float("nan"),
-            best_return=float("nan"),
-            error=None,
-            run_id=None,
-            run_dir=None,
+            status=run.state(),
+            iterations=int(frame["iteration"].iloc[-1]) if len(frame) else 0,
+            env_steps=steps,
+            progress=min(1.0, steps / total) if total else 0.0,
+            current_return=float(returns.iloc[-1]) if len(returns) else float("nan"),
+            final_return=final_return(frame),
+            best_return=float(returns.max()) if len(returns) else float("nan"),
+            error=run.status().get("error"),
+            run_id=run.id,
+            run_dir=str(run.path),
         )
-        run = runs.get(trial.trial_id)
-        if run is not None:
-            try:
-                frame = load_metrics(run.path)
-            except RunStoreError:
-                frame = pd.DataFrame(columns=["iteration", "env_steps", "return_mean"])
-            returns = frame["return_mean"].dropna() if len(frame) else pd.Series(dtype=float)
-            steps = int(frame["env_steps"].iloc[-1]) if len(frame) else 0
-            row.update(
-                status=run.state(),
-                iterations=int(frame["iteration"].iloc[-1]) if len(frame) else 0,
-                env_steps=steps,
-                progress=min(1.0, steps / trial.config.total_steps),
-                current_return=float(returns.iloc[-1]) if len(returns) else float("nan"),
-                final_return=final_return(frame),
-                best_return=float(returns.max()) if len(returns) else float("nan"),
-                error=run.status().get("error"),
-                run_id=run.id,
-                run_dir=str(run.path),
-            )
         rows.append(row)
+    grid = info.grid_trials()
+    if grid is not None:
+        for trial in grid:
+            if trial.trial_id not in runs:
+                row = _row(
+                    trial.trial_id, trial.config_id, trial.seed, [], trial.config.total_steps
+                )
+                for name in knob_names:
+                    value = getattr(trial.config, name)
+                    row[name] = show_value(value) if isinstance(value, tuple) else value
+                rows.append(row)
+    else:
+        total = info.spec.base.total_steps
+        for index in range(max(0, info.spec.n_trials - len(runs))):
+            rows.append(_row(f"(pending {index + 1})", None, None, knob_names, total))
     columns = [
         "trial",
         "config_id",
@@ -104,6 +109,42 @@ def sweep_trials(runs_dir: str | os.PathLike[str], sweep_id: str) -> pd.DataFram
     return pd.DataFrame(rows, columns=columns)
 
 
+def _row(
+    trial_id: str, cid: Any, seed: Any, knob_names: list[str], total_steps: int
+) -> dict[str, Any]:
+    """A pending trial's row (knobs unknown)."""
+    nan = float("nan")
+    row: dict[str, Any] = {"trial": trial_id, "config_id": cid, "seed": seed}
+    row.update({name: None for name in knob_names})
+    row.update(
+        status="pending",
+        iterations=0,
+        env_steps=0,
+        total_steps=total_steps,
+        progress=0.0,
+        current_return=nan,
+        final_return=nan,
+        best_return=nan,
+        error=None,
+        run_id=None,
+        run_dir=None,
+    )
+    return row
+
+
+def _started(run: Run) -> tuple[int, str]:
+    """Runs in the order the study chose them (their Optuna trial number), else of creation."""
+    number = run.meta().get("tags", {}).get("optuna_trial")
+    return (number if is_int(number) else -1, run.id)
+
+
+def _config(run: Run) -> TRPOConfig | None:
+    try:
+        return run.config()
+    except (ConfigError, RunStoreError, OSError):
+        return None
+
+
 def sweep_results(
     runs_dir: str | os.PathLike[str], sweep_id: str, include_unfinished: bool = False
 ) -> pd.DataFrame:
@@ -111,7 +152,9 @@ def sweep_results(
     (seeds counted in the statistics: finished trials, or every trial with a final return if
     include_unfinished), final_return_mean / _std (sample std, NaN for one seed) / _min / _max
     across those seeds, best_return (highest iteration return_mean of any seed) and the trial
-    counts per status (n_finished, n_running, n_stopped, n_failed, n_interrupted, n_pending)."""
+    counts per status (n_finished, n_pruned, n_running, n_stopped, n_failed, n_interrupted,
+    n_pending; pending trials that the search has yet to choose have no configuration and are
+    not counted). A pruned trial's return is partial: it counts with include_unfinished only."""
     import pandas as pd
 
     table = sweep_trials(runs_dir, sweep_id)
@@ -133,7 +176,15 @@ def sweep_results(
             best_return=float(group["best_return"].max()),
         )
         counts = Counter(group["status"])
-        for state in ("finished", "running", "stopped", "failed", "interrupted", "pending"):
+        for state in (
+            "finished",
+            "pruned",
+            "running",
+            "stopped",
+            "failed",
+            "interrupted",
+            "pending",
+        ):
             row[f"n_{state}"] = counts.get(state, 0)
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -174,7 +225,7 @@ def format_results(frame: pd.DataFrame, knob_names: list[str]) -> str:
     ]
     extra = [
         c
-        for c in ("n_stopped", "n_interrupted", "n_pending", "n_running")
+        for c in ("n_pruned", "n_stopped", "n_interrupted", "n_pending", "n_running")
         if c in frame and frame[c].sum() > 0
     ]
     return format_table(frame, [*columns, *extra])

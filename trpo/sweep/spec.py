@@ -1,13 +1,18 @@
 """What a sweep is: a `SweepSpec` (a base config, the swept knobs and their values, the seeds,
-optionally a random-search budget), validated on construction, and the `Trial`s it makes (one
-configuration, one seed each; a grid's product or a seeded random sample)."""
+the search: grid, random or TPE through Optuna, the number of configurations, the pruner and the
+study's storage), validated on construction.
+
+The spec samples nothing: Optuna's samplers choose the configurations while the sweep runs
+(trpo.sweep.search). What is known here is the grid itself (`grid_configurations`, for grid
+search and for checking every combination before anything runs) and how one configuration with
+one seed becomes a `Trial` (`make_trial`)."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import math
-import random
+import re
 from collections.abc import Iterable
 from dataclasses import MISSING, dataclass, field, fields
 from difflib import get_close_matches
@@ -21,6 +26,10 @@ KNOBS: dict[str, Any] = {
     f.name: (f.default if f.default is not MISSING else f.default_factory())  # type: ignore[misc]
     for f in fields(TRPOConfig)
 }
+SEARCHES = ("grid", "random", "tpe")
+PRUNERS = ("none", "median", "hyperband")
+# dialect[+driver]://... as SQLAlchemy (and so Optuna's RDB storage) takes it
+_STORAGE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\+[A-Za-z0-9_]+)?://")
 
 
 class SweepError(RuntimeError):
@@ -29,7 +38,7 @@ class SweepError(RuntimeError):
 
 @dataclass(frozen=True)
 class KnobRange:
-    """A numeric range for random search: uniform in [low, high] (log-uniform if log)."""
+    """A numeric range for random or TPE search: [low, high], on a log scale if log."""
 
     low: float
     high: float
@@ -48,11 +57,14 @@ GridValues = list[Any] | KnobRange
 @dataclass(frozen=True)
 class Trial:
     """One configuration with one seed. trial_id = '<config_id>-s<seed>' where config_id is a
-    hash of every knob but the seed: the same configuration always gets the same id."""
+    hash of every knob but the seed: the same configuration always gets the same id (a
+    configuration that a sampler proposes again gets '<config_id>-s<seed>-r<k>'). number: the
+    Optuna trial that chose it (None outside a running sweep)."""
 
     trial_id: str
     config: TRPOConfig
     knobs: dict[str, Any]  # the swept knobs' values, JSON-safe
+    number: int | None = None
 
     @property
     def seed(self) -> int:
@@ -60,28 +72,43 @@ class Trial:
 
     @property
     def config_id(self) -> str:
-        return self.trial_id.rsplit("-s", 1)[0]
+        return self.trial_id.split("-s", 1)[0]
 
     def label(self) -> str:
         """'delta=0.01 alpha=0.5 seed=0' for terminals and run names."""
-        parts = [f"{k}={show_value(v)}" for k, v in self.knobs.items()]
+        parts = [
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={show_value(v)}"
+            for k, v in self.knobs.items()
+        ]
         return " ".join([*parts, f"seed={self.seed}"])
 
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """What to sweep. `grid` maps knob -> list of values (or a KnobRange, random search only);
-    every knob of TRPOConfig but `seed` can be swept (seeds are `seeds`). With `samples`, that
-    many configurations are drawn (seeded by `sample_seed`) instead of the full product. The
-    spec is validated on construction: ConfigError lists every problem."""
+    """What to sweep. `grid` maps knob -> list of values, or a KnobRange (random and TPE search
+    only); every knob of TRPOConfig but `seed` can be swept (seeds are `seeds`: every
+    configuration runs once per seed).
+
+    search: 'grid' (every combination, Optuna's GridSampler), 'random' (RandomSampler) or 'tpe'
+    (TPESampler); sample_seed seeds the sampler. trials: how many configurations to run (default:
+    the whole grid; required with ranges). pruner: 'none', 'median' or 'hyperband' (Optuna's
+    MedianPruner / HyperbandPruner, judging each run's return iteration by iteration);
+    pruner_startup: runs finished before the median pruner prunes; pruner_warmup: iterations a
+    run always gets (median: n_warmup_steps; hyperband: min_resource, 0 = Optuna's 'auto').
+    storage: an Optuna storage URL (default None: sqlite:///<sweep folder>/study.db).
+    Validated on construction: ConfigError lists every problem."""
 
     base: TRPOConfig = field(default_factory=TRPOConfig)
     grid: dict[str, GridValues] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=lambda: [0])
-    samples: int | None = None
+    search: str = "grid"
+    trials: int | None = None
     sample_seed: int = 0
+    pruner: str = "none"
+    pruner_startup: int = 5
+    pruner_warmup: int = 0
+    storage: str | None = None
     name: str = ""
-    _trials: list[Trial] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -93,36 +120,59 @@ class SweepSpec:
         object.__setattr__(self, "grid", grid)
         object.__setattr__(self, "seeds", seeds)
         object.__setattr__(self, "name", str(self.name or "").strip()[:100])
-        samples = self.samples
-        if samples is not None and (not is_int(samples) or not 1 <= samples <= MAX_TRIALS):
-            problems.append(
-                f"samples must be a whole number from 1 to {MAX_TRIALS}, got {samples!r}"
+        problems.extend(_check_search(self))
+        ranges = [k for k, v in grid.items() if isinstance(v, KnobRange)]
+        if self.search == "grid":
+            problems.extend(
+                f"{k} is a range ({grid[k]}); grid search takes lists of values: use random "
+                "or tpe search for ranges"
+                for k in ranges
             )
-        if not is_int(self.sample_seed) or self.sample_seed < 0:
-            problems.append(f"sample_seed must be a whole number >= 0, got {self.sample_seed!r}")
-        for knob, values in grid.items():
-            if isinstance(values, KnobRange) and samples is None:
-                problems.append(
-                    f"{knob} is a range ({values}); ranges need random search (set samples)"
-                )
+        elif ranges and self.trials is None and self.search in SEARCHES:
+            problems.append(
+                f"{self.search} search over a range ({', '.join(ranges)}) needs the number of "
+                "configurations to try (trials)"
+            )
         if not problems:
             problems.extend(_check_values(self.base, grid))
         if not problems:
-            if samples is None:
-                size = math.prod(len(v) for v in grid.values()) * len(seeds)  # type: ignore[arg-type]
-            else:
-                size = samples * len(seeds)
+            size = self.n_configs * len(seeds)
             if size > MAX_TRIALS:
                 problems.append(
                     f"the sweep has {size:,} trials (configurations x seeds); the limit is "
-                    f"{MAX_TRIALS:,}: use fewer values or seeds, or random search (samples)"
+                    f"{MAX_TRIALS:,}: use fewer values, seeds or trials"
                 )
+        if not problems and not ranges and (self.grid_size or 0) <= MAX_TRIALS:
+            problems.extend(_check_combinations(self))  # every combination a sampler may pick
         if problems:
             raise ConfigError(problems)
-        trials, combo_problems = _build_trials(self)
-        if combo_problems:
-            raise ConfigError(combo_problems)
-        object.__setattr__(self, "_trials", trials)
+
+    # --- sizes -------------------------------------------------------------------------------
+    @property
+    def grid_size(self) -> int | None:
+        """Combinations of the listed values (None if a knob has a range)."""
+        if any(isinstance(v, KnobRange) for v in self.grid.values()):
+            return None
+        return math.prod(len(v) for v in self.grid.values())  # type: ignore[arg-type]
+
+    @property
+    def n_configs(self) -> int:
+        """Configurations the sweep runs: `trials` (no more than the grid's for grid search),
+        or the whole grid (a spec with ranges always has `trials`)."""
+        size = self.grid_size
+        if self.trials is None:
+            assert size is not None  # validated: ranges need trials
+            return size
+        return min(self.trials, size) if self.search == "grid" and size else self.trials
+
+    @property
+    def n_trials(self) -> int:
+        """Runs the sweep makes: configurations x seeds."""
+        return self.n_configs * len(self.seeds)
+
+    @property
+    def knob_names(self) -> list[str]:
+        return list(self.grid)
 
     # --- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -134,8 +184,13 @@ class SweepSpec:
             "base": self.base.to_dict(),
             "grid": grid,
             "seeds": list(self.seeds),
-            "samples": self.samples,
+            "search": self.search,
+            "trials": self.trials,
             "sample_seed": self.sample_seed,
+            "pruner": self.pruner,
+            "pruner_startup": self.pruner_startup,
+            "pruner_warmup": self.pruner_warmup,
+            "storage": self.storage,
             "name": self.name,
         }
 
@@ -144,17 +199,19 @@ class SweepSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepSpec:
-        """Build from a mapping (as written by to_dict); unknown keys are refused."""
+        """Build from a mapping (as written by to_dict); unknown keys are refused. A spec
+        written before searches were Optuna's (no 'search') is a grid search, or a random one
+        if it has 'samples' (the number of configurations)."""
         if not isinstance(data, dict):
             raise ConfigError([f"a sweep spec must be a JSON object, got {type(data).__name__}"])
-        known = {"base", "grid", "seeds", "samples", "sample_seed", "name"}
-        unknown = sorted(set(data) - known)
+        keys = [f.name for f in fields(cls) if f.name != "base"]
+        unknown = sorted(set(data) - {"base", "samples", *keys})
         if unknown:
             raise ConfigError([f"unknown sweep spec key(s): {', '.join(unknown)}"])
         base = TRPOConfig.from_dict(data.get("base", {}))
-        values = {
-            k: data[k] for k in ("grid", "seeds", "samples", "sample_seed", "name") if k in data
-        }
+        values = {k: data[k] for k in keys if k in data}
+        if data.get("samples") is not None and "search" not in data:  # an older sweep.json
+            values.update(search="random", trials=data["samples"])
         return cls(base=base, **values)
 
     @classmethod
@@ -165,15 +222,38 @@ class SweepSpec:
             raise ConfigError([f"sweep spec is not valid JSON: {exc}"]) from exc
         return cls.from_dict(data)
 
-    @property
-    def knob_names(self) -> list[str]:
-        return list(self.grid)
-
 
 def trials(spec: SweepSpec) -> list[Trial]:
-    """Every trial of the spec, in a fixed order (seed by seed, then configuration by
-    configuration); the same spec always gives the same trials."""
-    return list(spec._trials)
+    """Every trial of a grid search over the whole grid, in a fixed order (seed by seed, then
+    configuration by configuration). Random and TPE searches (and a grid search limited to
+    fewer trials) have no such list: their configurations are chosen as the sweep runs."""
+    if spec.search != "grid" or spec.n_configs != spec.grid_size:
+        raise SweepError(
+            f"a {spec.search} search over {spec.n_configs} configurations chooses its trials "
+            "as it runs"
+        )
+    configs = grid_configurations(spec)
+    return [make_trial(spec, combo, seed) for seed in spec.seeds for combo in configs]
+
+
+def grid_configurations(spec: SweepSpec) -> list[dict[str, Any]]:
+    """Every combination of the listed values (knob -> value), in the spec's knob order. Not
+    for specs with ranges."""
+    names = list(spec.grid)
+    lists = [spec.grid[n] for n in names]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*lists)]
+
+
+def make_trial(
+    spec: SweepSpec, combo: dict[str, Any], seed: int, repeat: int = 0, number: int | None = None
+) -> Trial:
+    """The trial of one configuration (knob -> value) with one seed; ConfigError if the
+    combination is not a valid config. repeat > 0: the configuration's repeat-th run with
+    this seed (a sampler proposed it again)."""
+    config = spec.base.replace(**combo, seed=seed)
+    knobs = {k: _json_value(v) for k, v in combo.items()}
+    trial_id = f"{config_id(config)}-s{seed}" + (f"-r{repeat}" if repeat else "")
+    return Trial(trial_id, config, knobs, number)
 
 
 def is_int(value: Any) -> bool:
@@ -190,6 +270,29 @@ def show_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(str(v) for v in value)
     return str(value)
+
+
+def _check_search(spec: SweepSpec) -> list[str]:
+    problems = []
+    if spec.search not in SEARCHES:
+        problems.append(f"search must be one of {', '.join(SEARCHES)}, got {spec.search!r}")
+    if spec.pruner not in PRUNERS:
+        problems.append(f"pruner must be one of {', '.join(PRUNERS)}, got {spec.pruner!r}")
+    if spec.trials is not None and (not is_int(spec.trials) or not 1 <= spec.trials <= MAX_TRIALS):
+        problems.append(
+            f"trials must be a whole number from 1 to {MAX_TRIALS:,}, got {spec.trials!r}"
+        )
+    for name in ("sample_seed", "pruner_startup", "pruner_warmup"):
+        value = getattr(spec, name)
+        if not is_int(value) or value < 0:
+            problems.append(f"{name} must be a whole number >= 0, got {value!r}")
+    storage = spec.storage
+    if storage is not None and (not isinstance(storage, str) or not _STORAGE_URL.match(storage)):
+        problems.append(
+            f"storage must be a database URL such as sqlite:///path/study.db or "
+            f"postgresql://user@host/db, got {storage!r}"
+        )
+    return problems
 
 
 def _normalise_grid(grid: Any, problems: list[str]) -> dict[str, GridValues]:
@@ -285,77 +388,17 @@ def _check_range(base: TRPOConfig, knob: str, r: KnobRange) -> list[str]:
     return problems
 
 
-def _draw(rng: random.Random, knob: str, r: KnobRange) -> Any:
-    if is_int(KNOBS[knob]):
-        low, high = int(r.low), int(r.high)
-        if r.log:
-            return round(math.exp(rng.uniform(math.log(low), math.log(high))))
-        return rng.randint(low, high)
-    if r.log:
-        value = math.exp(rng.uniform(math.log(r.low), math.log(r.high)))
-    else:
-        value = rng.uniform(r.low, r.high)
-    return float(f"{value:.4g}")  # readable values (the caller clips them into the range)
-
-
-def _configurations(spec: SweepSpec) -> list[dict[str, Any]]:
-    names = list(spec.grid)
-    if spec.samples is None:
-        lists = [spec.grid[n] for n in names]
-        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*lists)]
-    rng = random.Random(spec.sample_seed)
-    if all(isinstance(spec.grid[n], list) for n in names):
-        lists = [spec.grid[n] for n in names]
-        sizes = [len(v) for v in lists]
-        total = math.prod(sizes)
-        picks = rng.sample(range(total), min(spec.samples, total))
-        out = []
-        for index in picks:
-            combo: dict[str, Any] = {}
-            for name, values, size in zip(
-                reversed(names), reversed(lists), reversed(sizes), strict=True
-            ):
-                index, digit = divmod(index, size)
-                combo[name] = values[digit]  # type: ignore[index]
-            out.append({n: combo[n] for n in names})
-        return out
-    out, seen = [], set()
-    for _ in range(50 * spec.samples):
-        if len(out) == spec.samples:
-            break
-        combo = {}
-        for name in names:
-            values = spec.grid[name]
-            if isinstance(values, KnobRange):
-                drawn = _draw(rng, name, values)
-                combo[name] = min(max(drawn, type(drawn)(values.low)), type(drawn)(values.high))
-            else:
-                combo[name] = values[rng.randrange(len(values))]
-        key = json.dumps({k: _json_value(v) for k, v in combo.items()}, sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            out.append(combo)
-    return out
-
-
-def _build_trials(spec: SweepSpec) -> tuple[list[Trial], list[str]]:
+def _check_combinations(spec: SweepSpec) -> list[str]:
+    """Every combination of listed values on the base config (cross-knob rules), at most ten
+    problems named."""
     problems: list[str] = []
-    configs: list[tuple[dict[str, Any], TRPOConfig]] = []
-    for combo in _configurations(spec):
+    for combo in grid_configurations(spec):
         try:
-            configs.append((combo, spec.base.replace(**combo)))
+            spec.base.replace(**combo)
         except ConfigError as exc:
             label = " ".join(f"{k}={show_value(v)}" for k, v in combo.items())
             problems.extend(f"{label}: {p}" for p in exc.problems)
             if len(problems) >= 10:
                 problems.append("(more combinations fail the same way)")
                 break
-    if problems:
-        return [], problems
-    out = []
-    for seed in spec.seeds:
-        for combo, config in configs:
-            seeded = config.replace(seed=seed)
-            knobs = {k: _json_value(v) for k, v in combo.items()}
-            out.append(Trial(f"{config_id(config)}-s{seed}", seeded, knobs))
-    return out, []
+    return problems

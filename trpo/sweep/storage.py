@@ -1,11 +1,14 @@
 """The sweeps folder: one folder per sweep beside the runs, and everything read or written there.
 
-    <runs_dir>/sweeps/<sweep_id>/sweep.json    the spec, the trial list, created time, launches
+    <runs_dir>/sweeps/<sweep_id>/sweep.json    the spec, created time, launches
+    <runs_dir>/sweeps/<sweep_id>/study.db      the Optuna study (SQLite; unless the spec names
+                                               another storage), named after the sweep id
     <runs_dir>/sweeps/<sweep_id>/driver.json   the process running the sweep (while it runs)
     <runs_dir>/sweeps/<sweep_id>/STOP          a stop request (any process may write it)
 
 (`RunStore.runs()` lists only folders that hold a config.json, so `sweeps/` is not a run.) The
-trials' runs are ordinary runs in the run store, found by their tags (`sweep_runs`).
+trials' runs are ordinary runs in the run store, found by their tags (`sweep_runs`). Reading a
+sweep (its state, its tables) needs the run store only, never the study.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -24,8 +28,9 @@ from typing import Any
 
 from trpo.config import ConfigError
 from trpo.ids import fresh_folder, process_alive, utc_now
-from trpo.store import Run, RunStore, atomic_write_json
+from trpo.store import PRUNED, Run, RunStore, atomic_write_json
 from trpo.sweep.backend import check_launch
+from trpo.sweep.search import check_storage, create_study, shown_url, storage_url
 from trpo.sweep.spec import SweepError, SweepSpec, Trial, is_int, trials
 
 log = logging.getLogger("trpo.sweep")
@@ -47,20 +52,35 @@ class SweepInfo:
     spec: SweepSpec
     created: str
     launches: list[dict[str, Any]]
-    stored_ids: list[str] = field(default_factory=list, repr=False)
+    #: (knobs as sorted JSON, seed) -> trial id, as written by sweeps made before Optuna chose
+    #: the trials (their runs are tagged with those ids, however configs are hashed today)
+    legacy_ids: dict[tuple[str, int], str] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
         return self.spec.name
 
     @property
-    def trials(self) -> list[Trial]:
-        """The spec's trials, with the ids written at creation (the runs are tagged with
-        those, even if a later version of the library would hash the configs differently)."""
-        out = trials(self.spec)
-        if len(self.stored_ids) == len(out):
-            out = [Trial(i, t.config, t.knobs) for i, t in zip(self.stored_ids, out, strict=True)]
-        return out
+    def study_url(self) -> str:
+        """Where the sweep's Optuna study lives (a storage URL; the study is named sweep_id)."""
+        return storage_url(self.spec, self.path)
+
+    @property
+    def shown_study_url(self) -> str:
+        return shown_url(self.study_url)
+
+    def grid_trials(self) -> list[Trial] | None:
+        """Every trial of a grid search over the whole grid, under the ids its runs have
+        (None for random and TPE search, or a grid search of fewer configurations)."""
+        try:
+            out = trials(self.spec)
+        except SweepError:
+            return None
+        return [Trial(self._id(t), t.config, t.knobs) for t in out]
+
+    def _id(self, trial: Trial) -> str:
+        key = (json.dumps(trial.knobs, sort_keys=True), trial.seed)
+        return self.legacy_ids.get(key, trial.trial_id)
 
 
 def sweeps_root(runs_dir: str | os.PathLike[str]) -> Path:
@@ -107,31 +127,32 @@ def _read_info(path: Path) -> dict[str, Any]:
 
 
 def create_sweep(spec: SweepSpec, runs_dir: str | os.PathLike[str], backend: str = "local") -> str:
-    """Check the env ids (and that Ray is there for backend 'ray'), then make the sweep folder
-    with sweep.json (spec, trial list, created time); return its id. Nothing runs yet: pass the
-    id to run_sweep(None, ..., resume_sweep_id=id) or start_sweep."""
+    """Check the env ids (and that Ray is there for backend 'ray') and the storage, then make
+    the sweep folder with sweep.json (spec, created time) and the sweep's Optuna study; return
+    its id. Nothing runs yet: pass the id to run_sweep(None, ..., resume_sweep_id=id) or
+    start_sweep."""
     check_launch(spec, backend)
+    if spec.storage:
+        check_storage(spec.storage)  # before anything is created
     root = sweeps_root(runs_dir)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SweepError(f"cannot create {root}: {exc}") from exc
     try:
-        sweep_id = fresh_folder(root, spec.name or spec.base.env_id).name
+        path = fresh_folder(root, spec.name or spec.base.env_id)
     except OSError as exc:
         raise SweepError(f"cannot create a sweep folder in {root}: {exc}") from exc
-    _write_info(
-        root / sweep_id,
-        {
-            "id": sweep_id,
-            "created": utc_now(),
-            "spec": spec.to_dict(),
-            "trials": [
-                {"trial": t.trial_id, "seed": t.seed, "knobs": t.knobs} for t in trials(spec)
-            ],
-            "launches": [],
-        },
-    )
+    sweep_id = path.name
+    try:
+        create_study(spec, sweep_id, path)
+        _write_info(
+            path,
+            {"id": sweep_id, "created": utc_now(), "spec": spec.to_dict(), "launches": []},
+        )
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
     return sweep_id
 
 
@@ -152,10 +173,13 @@ def _load_sweep(folder: str, text: str) -> SweepInfo:
     except ConfigError as exc:
         raise SweepError(f"{path / SPEC_FILE} holds an invalid spec: {exc}") from exc
     launches = data.get("launches") if isinstance(data.get("launches"), list) else []
-    stored = data.get("trials")
-    ids: list[str] = []
-    if isinstance(stored, list) and all(isinstance(t, dict) for t in stored):
-        ids = [str(t.get("trial")) for t in stored]
+    ids: dict[tuple[str, int], str] = {}
+    stored = data.get("trials")  # written by sweeps made before Optuna chose the trials
+    if isinstance(stored, list):
+        for entry in stored:
+            with contextlib.suppress(AttributeError, TypeError, ValueError):
+                key = (json.dumps(entry["knobs"], sort_keys=True), int(entry["seed"]))
+                ids[key] = str(entry["trial"])
     return SweepInfo(sweep_id, path, spec, str(data.get("created", "")), launches, ids)
 
 
@@ -225,18 +249,20 @@ def driver_alive(path: Path) -> dict[str, Any] | None:
 
 
 def sweep_state(runs_dir: str | os.PathLike[str], sweep_id: str) -> str:
-    """'running' (a driver is at work), 'finished' (every trial finished), 'pending' (nothing
-    ran yet), 'failed' (all trials ended, some failed) or 'stopped' (can be resumed)."""
+    """'running' (a driver is at work), 'finished' (every trial finished or was pruned),
+    'pending' (nothing ran yet), 'failed' (all trials ended, some failed) or 'stopped' (can be
+    resumed). Read from the run store: a trial without a run has not started."""
     info = load_sweep(runs_dir, sweep_id)
     if driver_alive(info.path):
         return "running"
-    runs = sweep_runs(runs_dir, sweep_id)
-    states = [runs[t.trial_id].state() if t.trial_id in runs else "pending" for t in info.trials]
-    if all(s == "finished" for s in states):
-        return "finished"
-    if all(s == "pending" for s in states):
+    states = [run.state() for run in sweep_runs(runs_dir, sweep_id).values()]
+    if not states:
         return "pending"
-    if all(s in ("finished", "failed") for s in states):
+    if len(states) < info.spec.n_trials:
+        return "stopped"
+    if all(s in ("finished", PRUNED) for s in states):
+        return "finished"
+    if all(s in ("finished", PRUNED, "failed") for s in states):
         return "failed"
     return "stopped"
 
