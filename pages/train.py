@@ -116,8 +116,8 @@ def live_panel(run_id: str | None, was_running: bool) -> None:
 
     Compact, so that all of it and the charts below fit a 1280x720 screen under the page's
     header: the run's name and the charts' x-axis choice, then one row of progress and
-    metrics. The charts are another fragment (chart_panel): the reruns of the app asked for
-    here when the run, its state or the x axis changes are what redraw it."""
+    metrics. The charts are another fragment (chart_panel), without a timer: the app reruns
+    asked for here (another run, a run started or ended, another x axis) give it new data."""
     run = shown_run()
     running = run is not None and run_state(run) == "running"
     if (run.id if run else None) != run_id or running != was_running:

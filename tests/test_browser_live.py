@@ -1,11 +1,15 @@
 """The Train page's live charts in a real browser (Chromium, headless): a zoom, a legend click and
-the hover box survive refreshes while a run trains; a refresh with no new record sends and
-draws nothing; a 2,000-iteration run keeps every extreme; all of it fits 1280x720.
+the hover box survive updates while a run trains; new records reach the charts from the
+live-charts route with no Streamlit rerun of the chart fragment (no message of the websocket
+sends the charts again), and only as new points; with no new record the page is answered "same"
+about twice a second and draws nothing, and a finished run is not asked at all; errors back
+off, a hidden tab asks nothing; a 2,000-iteration run keeps every extreme; all of it fits
+1280x720.
 
 The component counts what it does on window.__trpoLiveCharts (pages/live/charts.js); the
-websocket frames the page receives are recorded too. Runs other than the first test's are made
-up (tests/live_helpers.py, written through trpo.store) and marked running by this process, so
-the test decides when records arrive.
+websocket frames the page receives and its requests to the route are recorded too. Runs other
+than the first test's are made up (tests/live_helpers.py, written through trpo.store) and
+marked running by this process, so the test decides when records arrive.
 """
 
 from __future__ import annotations
@@ -207,7 +211,7 @@ def test_records_reach_the_charts_without_a_rerun_and_idle_costs_nothing(server,
     page.context.close()
 
 
-# errors, a hidden tab: about 25 s
+# errors, a hidden tab, another x axis: about 25 s
 def test_polling_backs_off_on_errors_and_pauses_while_the_tab_is_hidden(server, browser):
     url, runs = server
     run = synthetic_run(runs, 30, "flaky", seed=5)
@@ -243,6 +247,14 @@ def test_polling_backs_off_on_errors_and_pauses_while_the_tab_is_hidden(server, 
             }"""
         )
         wait_until(lambda: last_x(page) == 32 * 512, 5, "the charts caught up when shown")
+        # another x axis: Streamlit names it, the charts ask for everything on it
+        page.locator(".st-key-live_x_axis button", has_text="iteration").click()
+        wait_until(
+            lambda: chart(page, "kl", "gd.layout.uirevision") == f"{run.id}|iteration",
+            20,
+            "the iteration axis",
+        )
+        assert last_x(page) == 32
         page.context.close()
     finally:
         run.set_status("finished")

@@ -209,6 +209,7 @@ const POLL_MS = 500; // while the run trains
 const SLOW_POLL_MS = 5000; // the page says it trains, the server says it ended (or not yet began)
 const MAX_BACKOFF_MS = 10000; // after errors: 1 s, 2 s, 4 s, ... up to this
 const TIMEOUT_MS = 15000; // a request unanswered this long is abandoned
+const DETACHED_POLLS = 4; // polls out of the page before this poller gives up
 
 class ClientError extends Error {} // a 4xx answer: what this page sent does not fit
 
@@ -291,7 +292,14 @@ function whenVisible(root, live) {
 
 async function poll(root, live) {
   if (root.__live !== live) return; // another run or x axis, or gone
-  if (!root.isConnected) return stop(root);
+  if (!root.isConnected) {
+    // out of the page: gone for good if still so after a few polls (Streamlit's cleanup
+    // normally stops it first), moved while Streamlit redrew the page if not
+    live.detached = (live.detached || 0) + 1;
+    if (live.detached > DETACHED_POLLS) return stop(root);
+    return schedule(root, live, POLL_MS);
+  }
+  live.detached = 0;
   if (document.hidden) return whenVisible(root, live); // nobody looks: catch up when shown
   live.busy = true;
   live.pending = false;
@@ -350,19 +358,28 @@ function follow(root, spec) {
   schedule(root, fresh, 0);
 }
 
-function cleanupFor(root) {
-  // Streamlit calls the cleanup of the last call when the component unmounts, and also, at
-  // once, that of a call overtaken by newer data: only a root gone from the page is released.
+// Streamlit calls the cleanup of a call when newer data overtakes it and when the component
+// unmounts, possibly while React moves the element (or after the newer call): the charts are
+// released only if, a moment later, the root is out of the page and no newer call came.
+const RELEASE_AFTER_MS = 1000;
+
+function release(root) {
+  stop(root);
+  if (root.__observer) root.__observer.disconnect();
+  root.__observer = null;
+  if (root.__charts && root.__charts.cg) clearTimeout(root.__charts.cg.timer);
+  for (const name of CHARTS) {
+    const gd = root.querySelector(`[data-chart="${name}"]`);
+    if (gd && window.Plotly) window.Plotly.purge(gd);
+  }
+  root.__charts = null;
+}
+
+function cleanupFor(root, call) {
   return () => {
-    if (root.isConnected) return;
-    stop(root);
-    if (root.__observer) root.__observer.disconnect();
-    root.__observer = null;
-    if (root.__charts && root.__charts.cg) clearTimeout(root.__charts.cg.timer);
-    for (const name of CHARTS) {
-      const gd = root.querySelector(`[data-chart="${name}"]`);
-      if (gd && window.Plotly) window.Plotly.purge(gd);
-    }
+    setTimeout(() => {
+      if (!root.isConnected && root.__call === call) release(root);
+    }, RELEASE_AFTER_MS);
   };
 }
 
@@ -382,6 +399,7 @@ export default function (component) {
   stats().calls += 1;
   const root = parentElement.querySelector(".trpo-live-charts");
   if (!root) return undefined;
+  root.__call = (root.__call || 0) + 1;
   if (typeof data === "string") handle(root, JSON.parse(data), setTriggerValue);
-  return cleanupFor(root);
+  return cleanupFor(root, root.__call);
 }
