@@ -4,7 +4,8 @@ zoom and the hover box survive new records.
 A made-up run of 2,000 records (tests/live_helpers.py, written through trpo.store) is marked
 running by this process; one headless Chromium tab at 1280x720 shows it. Two 10 s windows:
 idle (no new record: the panel still refreshes every second) and growing (one record appended
-per second). Per window: bytes and websocket frames the browser received, the Streamlit
+per second). Per window: bytes and messages the browser received (websocket frames, and the
+answers of the live-charts route, GET /live/..., where the page has one), the Streamlit
 server's CPU time (/proc), the browser's long tasks (> 50 ms). Before the growing window the KL
 chart (the page's second plotly chart) is zoomed by a mouse drag and the mouse rests on it;
 after it, is the zoom kept, and how often was the hover box shown? Apart from the browser, the
@@ -107,6 +108,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def route_answer(response: Any, frames: list[tuple[float, int]]) -> None:
+    """An answer of the live-charts route counts as a message received (its body's bytes)."""
+    if "/live/" in response.url:
+        frames.append((time.monotonic(), int(response.headers.get("content-length", 0))))
+
+
 class Window:
     """Counts what the page receives and does between start() and stop()."""
 
@@ -151,6 +158,7 @@ def measure(app_dir: Path, iterations: int, window_s: float) -> dict[str, Any]:
                     "framereceived", lambda data: frames.append((time.monotonic(), len(data)))
                 ),
             )
+            page.on("response", lambda response: route_answer(response, frames))
             started = time.monotonic()
             page.goto(url, wait_until="domcontentloaded", timeout=120_000)
             page.wait_for_function(
@@ -238,7 +246,7 @@ def main() -> None:
         ]
         for name, w in (("idle", result["idle"]), ("one record per s", result["growing"]))
     ]
-    headers = ["window", "kB/s received", "frames/s", "server CPU ms/s", "long tasks"]
+    headers = ["window", "kB/s received", "messages/s", "server CPU ms/s", "long tasks"]
     print(common.markdown_table(headers, rows))
     print(
         f"\npage load {result['load_s']:.1f} s; zoom kept: {result['zoom_kept']}; "

@@ -20,7 +20,7 @@ from trpo.background import TrainingRegistry
 from trpo.config import ConfigError, TRPOConfig
 from trpo.envs import EnvError
 from trpo.metrics_log import records_to_frame
-from trpo.metrics_tail import MetricsTail
+from trpo.metrics_tail import MetricsTail, shared_tails
 from trpo.run_check import Problem, metrics_problems, not_run_folders, run_problems
 from trpo.store import Run, RunStore, RunStoreError
 
@@ -42,9 +42,9 @@ def store() -> RunStore:
     return RunStore(runs_dir())
 
 
-@st.cache_resource(show_spinner=False, max_entries=256)
-def _tail(path: str) -> MetricsTail:
-    return MetricsTail(path)
+def _tail(path: str | Path) -> MetricsTail:
+    """The run's log reader, shared with the live charts' route (app.py): one per run."""
+    return shared_tails().get(path)
 
 
 NO_METRICS = records_to_frame([])
@@ -56,7 +56,7 @@ def metrics_snapshot(run: Run) -> tuple[pd.DataFrame, int]:
     why). New records are parsed incrementally; the reader notices a rewritten log (see
     trpo.store.MetricsTail). Do not modify the frame."""
     try:
-        return _tail(str(run.path)).snapshot()
+        return _tail(run.path).snapshot()
     except RunStoreError:
         return NO_METRICS, 0
 
@@ -79,7 +79,7 @@ def error_text(exc: BaseException) -> str:
 
 def problems(run: Run) -> list[Problem]:
     """Everything wrong with a run folder: its files (trpo.run_check) and its metrics log."""
-    tail = _tail(str(run.path))
+    tail = _tail(run.path)
     try:
         records, error = len(tail.snapshot()[0]), None
     except RunStoreError as exc:

@@ -34,9 +34,6 @@ from trpo.store import Run
 
 DEMO_ENV = "CartPole-v1"
 DEMO_NAME = "CartPole demo"
-# seconds between chart refreshes while a run trains: record-to-chart latency is about half of
-# it plus the drawing (python benchmarks/dashboard.py measures it with three tabs open)
-CHART_EVERY = 0.5
 CHART_AXIS = "_train_chart_axis"  # the x axis the charts were last drawn on
 FLASH = "_train_flash"  # messages from callbacks, shown once by the next full run
 
@@ -119,7 +116,8 @@ def live_panel(run_id: str | None, was_running: bool) -> None:
 
     Compact, so that all of it and the charts below fit a 1280x720 screen under the page's
     header: the run's name and the charts' x-axis choice, then one row of progress and
-    metrics. The charts have their own, faster fragment (chart_panel)."""
+    metrics. The charts are another fragment (chart_panel), without a timer: the app reruns
+    asked for here (another run, a run started or ended, another x axis) give it new data."""
     run = shown_run()
     running = run is not None and run_state(run) == "running"
     if (run.id if run else None) != run_id or running != was_running:
@@ -144,19 +142,18 @@ def live_panel(run_id: str | None, was_running: bool) -> None:
         live_status(run, frame, config, running)
 
 
-def chart_panel(run: Run | None, knobs: tuple[float, int] | None) -> None:
+def chart_panel(run: Run | None, drawable: bool, running: bool) -> None:
     """The four live charts of the shown run (pages/live/charts.py, which also styles the rows).
 
-    A fragment of its own that reruns every CHART_EVERY seconds while the run trains, so that a
-    new record reaches the charts within about that time. It gets the run and its (δ, K) from
-    the page and only reads the new records: a rerun with no new record sends the component the
-    same few bytes and draws nothing, so the fast timer costs little. (The status fragment
-    reruns the page when another run is shown.)"""
-    if run is None or knobs is None:
+    A fragment without a timer: while the run trains, the charts' own JavaScript fetches new
+    records from the dashboard's live-charts route, with no Streamlit rerun per update. It
+    reruns with the page, which the status fragment reruns when another run is shown, the run
+    starts or ends, or the x axis changes: only then does the component get new data. No
+    charts for a run whose config cannot be read (the status fragment says why)."""
+    if run is None or not drawable:
         return
-    frame, version = metrics_snapshot(run)
     axis = st.session_state.get(CHART_AXIS, "env steps")
-    live_charts(run.id, frame, version, axis, *knobs)
+    live_charts(run.id, axis, running)
 
 
 def x_axis_choice(place: Any) -> str:
@@ -359,11 +356,8 @@ def main() -> None:
     running = state == "running"
     shown = run.id if run else None
     st.fragment(live_panel, run_every=1.0 if running else 5.0, key="train_live")(shown, running)
-    config = safe_config(run) if run else None
-    knobs = (config.delta, config.max_backtracks) if config else None
-    st.fragment(chart_panel, run_every=CHART_EVERY if running else None, key="train_charts")(
-        run, knobs
-    )
+    drawable = run is not None and safe_config(run) is not None
+    st.fragment(chart_panel, key="train_charts")(run, drawable, running)
 
 
 main()

@@ -22,6 +22,8 @@ from streamlit.testing.v1 import AppTest
 from pages import common
 from tests.conftest import wait_until
 from trpo.config import TRPOConfig
+from trpo.live_feed import LiveFeed
+from trpo.metrics_tail import TailCache
 from trpo.presets import preset
 from trpo.store import Run, RunStore
 
@@ -83,15 +85,19 @@ def wait_for_iterations(at: AppTest, run_dir: Path, n: int, timeout: float = 30)
 
 
 def live_data(at: AppTest) -> dict:
-    """The data the live-charts component got in the last run (AppTest runs no JavaScript)."""
+    """The data the live-charts component got in the last run (AppTest runs no JavaScript):
+    which run and x axis to show."""
     [component] = at.get("bidi_component")
     return json.loads(json.loads(component.proto.json))
 
 
 def chart_points(at: AppTest) -> dict[str, int]:
-    """Points per chart (the largest trace), by the chart's title, from a full update."""
-    data = live_data(at)
-    assert data["kind"] == "full", data["kind"]
+    """Points per chart (the largest trace), by the chart's title, from the full update the
+    live-charts route gives a fresh browser for what the component shows."""
+    shown = live_data(at)
+    answer = LiveFeed(common.runs_dir(), TailCache()).answer(shown["run"], shown["axis"])
+    data = answer.body
+    assert answer.status == 200 and data["kind"] == "full", data
     out = {}
     for chart in data["charts"].values():
         title = chart["layout"]["title"]["text"]
@@ -150,7 +156,8 @@ def test_start_shows_live_charts_then_stop_and_resume(app_runs_dir: Path) -> Non
     assert at.session_state["selected_run"] == run_dir.name
     wait_for_iterations(at, run_dir, 2)
 
-    at.segmented_control(key="live_x_axis").set_value("iteration").run()  # sends a full
+    at.segmented_control(key="live_x_axis").set_value("iteration").run()
+    assert live_data(at)["axis"] == "iteration"
     assert not at.exception
     points = chart_points(at)
     assert len(points) == 4

@@ -3,12 +3,14 @@ parsed (the line format is trpo.metrics_log's; the folder is trpo.store's). Read
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +145,43 @@ _TAIL_VERSIONS = itertools.count(1)
 
 def _signature(stat: os.stat_result) -> tuple[int, ...]:
     return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+class TailCache:
+    """At most `max_runs` MetricsTail, one per run folder (by its resolved path); the least
+    recently asked for is dropped first.
+
+    Why: every live view of a run (a page refresh, the live charts' route) should parse each new
+    record once, however many tabs watch it, and a server that showed thousands of runs should
+    not keep them all. Safe to share between threads."""
+
+    def __init__(self, max_runs: int = 64) -> None:
+        if max_runs < 1:
+            raise ValueError("max_runs must be >= 1")
+        self.max_runs = max_runs
+        self._lock = threading.Lock()
+        self._tails: OrderedDict[Path, MetricsTail] = OrderedDict()
+
+    def get(self, run_dir: str | os.PathLike[str]) -> MetricsTail:
+        """The tail of this run folder's log (made on first use)."""
+        key = Path(run_dir).resolve()
+        with self._lock:
+            tail = self._tails.get(key)
+            if tail is None:
+                tail = self._tails[key] = MetricsTail(key)
+                while len(self._tails) > self.max_runs:
+                    self._tails.popitem(last=False)
+            else:
+                self._tails.move_to_end(key)
+            return tail
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._tails)
+
+
+@functools.cache
+def shared_tails() -> TailCache:
+    """The process's TailCache: the dashboard's pages and its live-charts route read each log
+    through it (made on first use, not at import)."""
+    return TailCache(max_runs=256)

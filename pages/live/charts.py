@@ -1,22 +1,17 @@
 """The Train page's four live charts: one Streamlit v2 component that keeps the plotly figures
-in the page and receives only what is new.
+in the page and fetches only what is new from the dashboard's live-charts route.
 
-Why: redrawing four whole `st.plotly_chart` figures every second re-sent and redrew
-everything, reset zooms and hid the hover box. Here each refresh of the live panel asks
-`trpo.live_series.plan` what this session's browser lacks:
+Why: a Streamlit rerun per update (a fragment refreshing every 0.5 s) re-rendered the page in
+every watching browser and, with three tabs, slowed training to 59% of its speed. Now Streamlit
+only tells the component what to show: the run, the x axis, whether the run trains and where
+to ask (a few bytes, the very same string until one of them changes, so Streamlit calls the
+component's JavaScript only then). The JavaScript (charts.js) asks GET /live/{run_id}
+(app.py, trpo.live_feed) for the charts: a full first, then, every ~0.5 s while the run
+trains, a delta with the new points only, or "same" when nothing is new. Zoom, pan and legend
+clicks survive updates (plotly's uirevision, and ranges set by hand kept).
 
-- nothing (no new record): the component gets a few bytes saying what the browser already
-  holds ({"kind": "same", "epoch", "n"}), the very same string at every such refresh, and
-  Streamlit calls its JavaScript only when its data string changed: no point is sent again
-  and nothing is drawn (the check costs a comparison of two numbers);
-- new records: a delta with the new points only, appended in the page (charts.js);
-- another run or x axis, a rewritten log, a bucket size that doubled, or a browser that lost
-  track (it fires the component's "sync" trigger): everything, drawn so that a zoom, a pan and
-  legend clicks survive (plotly's uirevision, and ranges set by hand kept).
-
-plotly.js comes from the plotly Python package (no CDN), sent when a browser says it lacks it
-(once per browser tab: the first data a tab gets makes it ask). Nothing here runs at import
-time.
+plotly.js comes from the plotly Python package (no CDN), sent with the component's data when a
+browser says it lacks it (once per browser tab). Nothing here runs at import time.
 """
 
 from __future__ import annotations
@@ -25,31 +20,20 @@ import functools
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-import pandas as pd
 import streamlit as st
 
-from trpo import live_layout, live_series
+from pages.live import ROUTE
+from trpo import live_series
 
 COMPONENT = "trpo_live_charts"
 KEY = "live_charts"  # the component's key: its element carries the class st-key-live_charts
-STATE = "_live_charts_book"  # session_state: what this session's browser was sent
+NEEDS_PLOTLY = "_live_charts_need_plotly"  # session_state: this browser asked for plotly.js
 HERE = Path(__file__).resolve().parent
 NAMES = (*live_series.CHARTS, "cg")
-
-
-@dataclass
-class Book:
-    """What this session's browser was sent (its Sent) and the metrics version that was
-    planned from; what the browser asked for."""
-
-    sent: live_series.Sent | None = None
-    version: int | None = None
-    force_full: bool = False
-    needs_plotly: bool = False
 
 
 @functools.cache
@@ -81,67 +65,34 @@ def _plotly_js_json() -> str:
     return json.dumps(get_plotlyjs())
 
 
-def _book() -> Book:
-    book = st.session_state.get(STATE)
-    if not isinstance(book, Book):
-        book = st.session_state[STATE] = Book()
-    return book
-
-
 def _on_sync() -> None:
-    """The browser cannot apply what it got (remounted, a message lost, no plotly.js yet):
-    the rerun this trigger starts sends everything, with plotly.js if it lacks it."""
-    book = _book()
-    book.force_full = True
+    """The browser has no plotly.js: the rerun this trigger starts sends it."""
     request = st.session_state.get(KEY)
     sync = request.get("sync") if isinstance(request, dict) else None
-    book.needs_plotly = isinstance(sync, dict) and not sync.get("plotly", True)
+    if isinstance(sync, dict) and not sync.get("plotly", True):
+        st.session_state[NEEDS_PLOTLY] = True
 
 
-def data_for(
-    book: Book,
-    run_id: str,
-    frame: pd.DataFrame,
-    version: int,
-    axis: str,
-    delta: float,
-    max_backtracks: int,
-) -> str:
-    """The component's data for this refresh, updating the book: the planned full or delta
-    (plotly.js first if the browser asked), or when nothing is new a few bytes that only say
-    what the browser holds ("same"): no point is sent twice."""
-    unchanged = (
-        book.sent is not None
-        and not book.force_full
-        and book.version == version
-        and (book.sent.run_id, book.sent.axis) == (run_id, axis)
+def url(run_id: str) -> str:
+    """Where the browser asks for the run's charts (app.py's route)."""
+    return f"{ROUTE}/{quote(run_id, safe='')}"
+
+
+def spec(run_id: str, axis: str, running: bool) -> str:
+    """The component's data: what to show and where to ask for it (plotly.js first, once, if
+    this session's browser asked for it)."""
+    data = json.dumps(
+        {"run": run_id, "axis": axis, "running": running, "url": url(run_id)},
+        separators=(",", ":"),
     )
-    update = None
-    if not unchanged:
-        update, book.sent = live_series.plan(
-            frame,
-            book.sent,
-            run_id,
-            axis,
-            live_layout.rejected_y(max_backtracks),
-            force_full=book.force_full,
-        )
-        book.version, book.force_full = version, False
-    if update is None:
-        assert book.sent is not None  # planned at least once: the first plan is a full
-        same = {"kind": "same", "epoch": book.sent.epoch, "n": book.sent.n}
-        return json.dumps(same, separators=(",", ":"))
-    payload = live_layout.payload(update, run_id, axis, delta, max_backtracks)
-    data = json.dumps(payload, separators=(",", ":"), allow_nan=False)
-    if not book.needs_plotly:
+    if not st.session_state.pop(NEEDS_PLOTLY, False):
         return data
-    book.needs_plotly = False
     return '{"plotly_js":' + _plotly_js_json() + "," + data[1:]
 
 
-def live_charts(
-    run_id: str, frame: pd.DataFrame, version: int, axis: str, delta: float, max_backtracks: int
-) -> None:
-    """Draw (or update) the four live charts of a run: returns, KL, j, CG residuals."""
-    data = data_for(_book(), run_id, frame, version, axis, delta, max_backtracks)
-    _component()(key=KEY, data=data, on_sync_change=_on_sync)
+def live_charts(run_id: str, axis: str, running: bool) -> None:
+    """Draw the four live charts of a run (returns, KL, j, CG residuals), kept up to date by
+    the browser while `running`."""
+    if axis not in live_series.X_AXES:
+        raise ValueError(f"unknown x axis {axis!r}; expected one of {sorted(live_series.X_AXES)}")
+    _component()(key=KEY, data=spec(run_id, axis, running), on_sync_change=_on_sync)
