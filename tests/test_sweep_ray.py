@@ -143,6 +143,10 @@ def test_a_two_node_cluster_runs_trials_on_both_and_survives_losing_a_node(tmp_p
     register_envs()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     try:
+        # This process joins the cluster before the second node exists, so that its driver is
+        # attached to the head (a driver's own node cannot be removed); the sweep then uses the
+        # application's Ray as it is and leaves it connected.
+        cluster.connect()
         second = cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
         runs_dir = tmp_path / "runs"
@@ -161,9 +165,9 @@ def test_a_two_node_cluster_runs_trials_on_both_and_survives_losing_a_node(tmp_p
         def nodes_of_running_trials():
             runs = RunStore(runs_dir).runs()
             return {
-                r.id: r.meta()["tags"]["ray_node_id"]
-                for r in runs
-                if "ray_node_id" in r.meta()["tags"] and len(load_metrics(r.path)) >= 1
+                r.id: r.meta().get("tags", {})["ray_node_id"]
+                for r in runs  # a folder being created has no meta.json yet
+                if "ray_node_id" in r.meta().get("tags", {}) and len(load_metrics(r.path)) >= 1
             }
 
         deadline = time.monotonic() + 240  # a loaded 2-core machine starts Ray nodes slowly
@@ -185,5 +189,7 @@ def test_a_two_node_cluster_runs_trials_on_both_and_survives_losing_a_node(tmp_p
                 assert run.status()["state"] == "finished"
                 assert list(load_metrics(run.path)["iteration"]) == list(range(1, 21))
                 assert run.meta()["tags"]["ray_node_id"] == cluster.head_node.node_id
+        assert ray.is_initialized()  # not the sweep's to shut down
     finally:
+        ray.shutdown()
         cluster.shutdown()
