@@ -26,8 +26,9 @@ configuration), see trpo.sweep.results; both read the run store only.
 
 The modules, each importing (at run time) only those listed before it: spec (what to sweep),
 search (everything Optuna), backend (the backend interface and the backends by name), storage
-(the sweeps folder), trial (one trial in a worker), driver (running a sweep), results; local
-and ray_backend (the backends) are imported only when a sweep runs on them. Importing this
+(the sweeps folder), trial (one trial in a worker), driver (running a sweep), launch (a sweep in
+a background thread), results; local and ray_backend (the backends) are imported only when a
+sweep runs on them. Importing this
 package starts nothing, sets nothing and imports neither Optuna nor Ray.
 """
 
@@ -39,13 +40,12 @@ from trpo.sweep.driver import (
     Driver,
     Job,
     OnProgress,
-    SweepHandle,
     SweepResult,
     TrialEvent,
     TrialOutcome,
     run_sweep,
-    start_sweep,
 )
+from trpo.sweep.launch import SweepHandle, start_sweep
 from trpo.sweep.results import (
     FINAL_FRACTION,
     final_return,
