@@ -38,9 +38,10 @@ from trpo.sweep_plots import best_so_far_figure, study_figures, sweep_study_figu
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
-def fake_sweep(runs_dir: Path, started: int = 3) -> tuple[str, list]:
+def fake_sweep(runs_dir: Path, started: int = 3, live: bool = True) -> tuple[str, list]:
     """A 2 configurations x 2 seeds grid sweep whose first `started` trials have runs (made
-    here, as the driver makes them), each with 3 records; the last one stays 'running'."""
+    here, as the driver makes them), each with 3 records; the last one stays 'running' if
+    live, else every run finished."""
     spec = SweepSpec(
         TRPOConfig(env_id="CartPole-v1", total_steps=5120), {"delta": [0.01, 0.02]}, seeds=[0, 1]
     )
@@ -59,7 +60,7 @@ def fake_sweep(runs_dir: Path, started: int = 3) -> tuple[str, list]:
         run = store.create(trial.config, name=trial.trial_id, tags=tags)
         for i in range(1, 4):
             run.append(record(i, 10.0 * i + number))
-        if number < started - 1:
+        if number < started - 1 or not live:
             run.set_status("finished")
         runs.append(run)
     return sweep_id, runs
@@ -247,7 +248,9 @@ def tiny_study(url: str, name: str, configs: list[dict], pruned: int = 0) -> Non
     """A study as a sweep fills it: one trial per (configuration, value), categorical delta and
     alpha, maximised."""
     sampler = optuna.samplers.RandomSampler(seed=0)
-    study = optuna.create_study(storage=url, study_name=name, direction="maximize", sampler=sampler)
+    study = optuna.create_study(
+        storage=url, study_name=name, direction="maximize", sampler=sampler, load_if_exists=True
+    )
     for params in configs:
         trial = study.ask()
         delta = trial.suggest_categorical("delta", [0.01, 0.02, 0.05])
