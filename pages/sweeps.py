@@ -3,8 +3,10 @@
 The page builds a trpo.sweep.SweepSpec from its widgets (the search, grid, random or TPE, and
 the pruner are Optuna's) and starts it through the process-wide launcher (pages/common.py);
 trials are ordinary runs in the run store, so the live table and the results are read from the
-store like everything else. The study itself is in the sweep's database (named on the page, for
-optuna-dashboard).
+store like everything else (each trial's log through its incremental reader). Before a launch the
+form says how long the sweep should take; while it runs, the trial states and the best final
+return so far; after, Optuna's own figures of the study, which is in the sweep's database (named
+on the page, for optuna-dashboard).
 """
 
 from __future__ import annotations
@@ -26,13 +28,16 @@ from trpo.cli_sweep import knob_values
 from trpo.config import ConfigError, TRPOConfig, knob_help, knob_schema
 from trpo.envs import EnvError
 from trpo.formatting import plural
+from trpo.metrics_tail import shared_tails
 from trpo.presets import PRESETS, preset
 from trpo.sweep import (
     PRUNERS,
     SEARCHES,
     SweepError,
     SweepSpec,
+    estimate_sweep,
     list_sweeps,
+    state_counts,
     stop_sweep,
     sweep_results,
     sweep_runs,
@@ -241,6 +246,10 @@ def define_sweep() -> None:
                 f"{plural(spec.n_trials, 'trial')}: {plural(spec.n_configs, 'configuration')} x "
                 f"{plural(len(spec.seeds), 'seed')}, {spec.search} search."
             )
+            workers = int(s["sweep_workers"])
+            cpus = workers if s["sweep_backend"] == "ray" else None  # a cluster's: unknown
+            estimate = estimate_sweep(spec, runs_dir(), workers, cpus=cpus)
+            st.caption(estimate.text(spec.base.env_id))
         st.button(
             "Launch sweep",
             key="sweep_launch",
@@ -259,14 +268,15 @@ def show_flash() -> None:
 
 def trials_panel(sweep_id: str, shown_state: str) -> None:
     state = sweep_state(runs_dir(), sweep_id)
-    trials = sweep_trials(runs_dir(), sweep_id)
-    counts = trials["status"].value_counts().to_dict()
+    trials = sweep_trials(runs_dir(), sweep_id, tails=shared_tails())
+    counts = state_counts(trials)
     cols = st.columns(5)
     cols[0].metric("Sweep", state)
     cols[1].metric("Trials finished", f"{counts.get('finished', 0)} / {len(trials)}")
     cols[2].metric("Running", counts.get("running", 0))
     cols[3].metric("Pruned", counts.get("pruned", 0))
     cols[4].metric("Failed", counts.get("failed", 0))
+    st.caption("Trial states: " + " · ".join(f"{n} {state}" for state, n in counts.items() if n))
     shown = trials.drop(columns=[c for c in ("run_dir", "config_id") if c in trials])
     if "error" in shown:
         shown = shown.assign(error=shown["error"].fillna(""))
@@ -286,6 +296,7 @@ def trials_panel(sweep_id: str, shown_state: str) -> None:
         },
         key="sweep_trials_table",
     )
+    st.plotly_chart(sweep_plots.best_so_far_figure(trials), key="sweep_best_so_far")
     failed = trials[trials["status"] == "failed"]
     for _, row in failed.iterrows():
         st.error(f"Trial {row['trial']} failed: {row.get('error') or 'unknown error'}")
@@ -296,7 +307,7 @@ def trials_panel(sweep_id: str, shown_state: str) -> None:
 def results_panel(sweep_id: str) -> None:
     info = next((i for i in list_sweeps(runs_dir()) if i.sweep_id == sweep_id), None)
     knobs = info.spec.knob_names if info else []
-    results = sweep_results(runs_dir(), sweep_id)
+    results = sweep_results(runs_dir(), sweep_id, tails=shared_tails())
     if results.empty or results["n_seeds"].sum() == 0:
         st.info("Results appear here as trials finish.")
         return
@@ -316,7 +327,7 @@ def results_panel(sweep_id: str) -> None:
         mime="text/csv",
         key="sweep_csv",
     )
-    trials = sweep_trials(runs_dir(), sweep_id)
+    trials = sweep_trials(runs_dir(), sweep_id, tails=shared_tails())
     for row_start in range(0, len(knobs), 2):
         for col, knob in zip(st.columns(2), knobs[row_start : row_start + 2], strict=False):
             with col:
@@ -327,6 +338,41 @@ def results_panel(sweep_id: str) -> None:
         st.plotly_chart(
             sweep_plots.parallel_coordinates_figure(results, knobs), key="sweep_parcoords"
         )
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def study_figures(url: str, sweep_id: str, counts: tuple[tuple[str, int], ...]) -> dict[str, Any]:
+    """Optuna's figures of the sweep's study (or why not), redrawn when its trial counts
+    change."""
+    try:
+        return sweep_plots.sweep_study_figures(url, sweep_id)
+    except (ConfigError, SweepError) as exc:
+        message = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
+        return {"error": f"The study cannot be read: {message}"}
+
+
+STUDY_TITLES = {
+    "importances": "Which knobs matter",
+    "parallel": "Parallel coordinates",
+    "slice": "Slices",
+}
+
+
+def study_panel(sweep_id: str, url: str) -> None:
+    """After the sweep: Optuna's parameter importances, parallel coordinates and slices."""
+    st.subheader("Optuna's view of the study")
+    counts = state_counts(sweep_trials(runs_dir(), sweep_id, tails=shared_tails()))
+    figures = study_figures(url, sweep_id, tuple(counts.items()))
+    if "error" in figures:
+        st.warning(figures["error"])
+        return
+    for tab, name in zip(st.tabs(list(STUDY_TITLES.values())), STUDY_TITLES, strict=True):
+        with tab:
+            figure = figures[name]
+            if isinstance(figure, str):
+                st.info(figure)
+            else:
+                st.plotly_chart(figure, key=f"sweep_study_{name}")
 
 
 def main() -> None:
@@ -384,6 +430,8 @@ def main() -> None:
     # may not have reached "running" yet when this page was drawn
     st.fragment(trials_panel, run_every=1.0 if running else 3.0, key="sweep_live")(sweep_id, state)
     results_panel(sweep_id)
+    if not running:
+        study_panel(sweep_id, info.study_url)
 
 
 main()

@@ -1,4 +1,6 @@
-"""Plotly figures of a sweep's results (trpo.sweep's trial and configuration tables)."""
+"""Plotly figures of a sweep's results (trpo.sweep's trial and configuration tables), its
+progress (the best final return so far) and Optuna's own figures of its study (imported only
+when they are drawn)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import plotly.graph_objects as go
 
 from trpo.compare import SYMBOLS
 from trpo.plots import apply_layout, band_traces, empty_figure
+from trpo.sweep.results import best_so_far
+from trpo.sweep.search import read_study
 
 
 def sweep_knob_figure(trials: pd.DataFrame, knob: str) -> go.Figure:
@@ -96,3 +100,100 @@ def parallel_coordinates_figure(results: pd.DataFrame, knobs: Sequence[str]) -> 
         margin=dict(l=60, r=40, t=95),
     )
     return fig
+
+
+def best_so_far_figure(trials: pd.DataFrame) -> go.Figure:
+    """The search's progress: every finished trial's final return against its trial number,
+    and the best final return so far as a step line (trpo.sweep.results.best_so_far)."""
+    title = "Best final return so far"
+    series = best_so_far(trials)
+    if series.empty:
+        return empty_figure(title, "no finished trial yet")
+    numbers = series["number"].tolist()
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=numbers,
+                y=series["final_return"].tolist(),
+                mode="markers",
+                marker=dict(color="rgba(0,0,0,0.45)", size=7),
+                name="a trial's final return",
+                text=series["trial"].tolist(),
+                hoverinfo="text+y",
+            ),
+            go.Scatter(
+                x=numbers,
+                y=series["best"].tolist(),
+                mode="lines+markers",
+                line=dict(shape="hv", width=2.5),
+                name="best so far",
+            ),
+        ]
+    )
+    return apply_layout(fig, title, "trial number", "final return", height=330)
+
+
+# --- Optuna's own figures of a sweep's study -------------------------------------------------
+
+STUDY_FIGURES = ("importances", "parallel", "slice")
+
+
+def varying_params(study: Any) -> tuple[int, list[str]]:
+    """(complete trials, the parameters that take two values or more among them)."""
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    values: dict[str, set[str]] = {}
+    for trial in complete:
+        for name, value in trial.params.items():
+            values.setdefault(name, set()).add(repr(value))
+    return len(complete), [name for name, seen in values.items() if len(seen) > 1]
+
+
+def study_figures(study: Any) -> dict[str, go.Figure | str]:
+    """Optuna's parameter importances (PED-ANOVA, Optuna's default evaluator, deterministic and
+    without scikit-learn, which fANOVA needs), parallel coordinates and slice plots
+    of a study (keys STUDY_FIGURES), or for each, the reason it cannot be drawn yet: the
+    importances need two complete trials and a parameter that varies among them, the others
+    one complete trial. Parallel coordinates and slices show the varying parameters (all of
+    them if none varies)."""
+    from optuna.importance import PedAnovaImportanceEvaluator
+    from optuna.visualization import (
+        plot_parallel_coordinate,
+        plot_param_importances,
+        plot_slice,
+    )
+
+    complete, varying = varying_params(study)
+    out: dict[str, go.Figure | str] = {}
+    if complete < 2:
+        out["importances"] = (
+            f"Parameter importances need at least 2 complete trials; the study has {complete}."
+        )
+    elif not varying:
+        out["importances"] = (
+            "Parameter importances need a parameter that varies: every complete trial has the "
+            "same configuration."
+        )
+    else:
+        fig = plot_param_importances(study, evaluator=PedAnovaImportanceEvaluator(), params=varying)
+        out["importances"] = fig.update_layout(title="Parameter importances (PED-ANOVA)")
+    if complete < 1:
+        message = "No complete trial yet."
+        out["parallel"] = out["slice"] = message
+    else:
+        params = varying or None
+        out["parallel"] = plot_parallel_coordinate(study, params=params).update_layout(
+            title="Parallel coordinates: parameters against final return"
+        )
+        out["slice"] = plot_slice(study, params=params).update_layout(
+            title="Final return against each parameter"
+        )
+    return out
+
+
+def sweep_study_figures(url: str, sweep_id: str) -> dict[str, go.Figure | str]:
+    """study_figures of a sweep's study, read from its storage (ConfigError, SweepError: see
+    trpo.sweep.search.read_study)."""
+    with read_study(url, sweep_id) as study:
+        return study_figures(study)

@@ -21,14 +21,17 @@ a Streamlit server); `start_sweep` does exactly that. Pool workers are spawned w
 re-running the caller's main script (a Streamlit page, or a script without a main guard), so
 anything they need must be importable: pass `worker_init` as a function of a module.
 
-Results: `sweep_trials` (one row per trial, for live tables) and `sweep_results` (one row per
-configuration), see trpo.sweep.results; both read the run store only.
+Results: `sweep_trials` (one row per trial, for live tables; through incremental log readers
+if given), `sweep_results` (one row per configuration), `best_so_far` and `state_counts`, see
+trpo.sweep.results; `estimate_sweep` (a sweep's duration before launch, trpo.sweep.estimate);
+all read the run store only. `read_study` opens a sweep's study to read it.
 
 The modules, each importing (at run time) only those listed before it: spec (what to sweep),
 search (everything Optuna), backend (the backend interface and the backends by name), storage
-(the sweeps folder), trial (one trial in a worker), driver (running a sweep), results; local
-and ray_backend (the backends) are imported only when a sweep runs on them. Importing this
-package starts nothing, sets nothing and imports neither Optuna nor Ray.
+(the sweeps folder), trial (one trial in a worker), driver (running a sweep), launch (a sweep in
+a background thread), estimate (how long a sweep will take), results; local and ray_backend
+(the backends) are imported only when a sweep runs on them. Importing this package starts
+nothing, sets nothing and imports neither Optuna nor Ray.
 """
 
 from trpo.sweep.backend import BACKENDS, Backend, WorkerInit, get_backend
@@ -39,22 +42,24 @@ from trpo.sweep.driver import (
     Driver,
     Job,
     OnProgress,
-    SweepHandle,
     SweepResult,
     TrialEvent,
     TrialOutcome,
     run_sweep,
-    start_sweep,
 )
+from trpo.sweep.estimate import DEFAULT_STEPS_PER_S, SweepEstimate, estimate_sweep
+from trpo.sweep.launch import SweepHandle, start_sweep
 from trpo.sweep.results import (
     FINAL_FRACTION,
+    best_so_far,
     final_return,
     format_results,
     format_table,
+    state_counts,
     sweep_results,
     sweep_trials,
 )
-from trpo.sweep.search import STUDY_FILE, Study, storage_url
+from trpo.sweep.search import STUDY_FILE, Study, read_study, storage_url
 from trpo.sweep.spec import (
     KNOBS,
     MAX_TRIALS,
@@ -89,6 +94,7 @@ from trpo.sweep.trial import STOP_POLL_S, train_trial
 
 __all__ = [
     "BACKENDS",
+    "DEFAULT_STEPS_PER_S",
     "DONE_STATES",
     "DRIVER_FILE",
     "FINAL_FRACTION",
@@ -111,6 +117,7 @@ __all__ = [
     "OnProgress",
     "Study",
     "SweepError",
+    "SweepEstimate",
     "SweepHandle",
     "SweepInfo",
     "SweepResult",
@@ -119,7 +126,9 @@ __all__ = [
     "TrialEvent",
     "TrialOutcome",
     "WorkerInit",
+    "best_so_far",
     "create_sweep",
+    "estimate_sweep",
     "final_return",
     "format_results",
     "format_table",
@@ -128,8 +137,10 @@ __all__ = [
     "list_sweeps",
     "load_sweep",
     "make_trial",
+    "read_study",
     "run_sweep",
     "start_sweep",
+    "state_counts",
     "stop_sweep",
     "storage_url",
     "sweep_path",

@@ -1,8 +1,9 @@
 """Running a sweep: the driver (this process's bookkeeping of one launch: the study it asks for
 trials, run folders, stop requests, pruning, progress events, outcomes), `run_sweep` (blocks
-until the sweep ends or is stopped) and `start_sweep` (the same in a background thread). The
+until the sweep ends or is stopped). The
 trials themselves run on a backend (trpo.sweep.backend), which takes its jobs from the driver
-(`next_job`), lets it follow them (`poll`) and calls it as they start and end."""
+(`next_job`), lets it follow them (`poll`) and calls it as they start and end. The background
+launch (`start_sweep`, `SweepHandle`) is trpo.sweep.launch."""
 
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ from trpo.sweep.storage import (
     STOP_FILE,
     SweepInfo,
     create_sweep,
-    driver_alive,
     driver_lock,
     load_sweep,
     record_launch,
@@ -425,81 +425,3 @@ def run_sweep(
             with contextlib.suppress(SweepError):
                 record_launch(info.path, launch)
     return result
-
-
-# --- background launch -----------------------------------------------------------------------
-
-
-@dataclass
-class SweepHandle:
-    """A sweep running in a background thread of this process."""
-
-    sweep_id: str
-    runs_dir: Path
-    thread: threading.Thread
-    stop_event: threading.Event
-    result: SweepResult | None = None
-    error: str | None = None
-
-    @property
-    def alive(self) -> bool:
-        return self.thread.is_alive()
-
-    def stop(self, timeout: float = 0.0) -> bool:
-        """Ask every trial to stop; wait up to timeout seconds. True if the sweep has ended."""
-        self.stop_event.set()
-        if timeout > 0:
-            self.thread.join(timeout)
-        return not self.alive
-
-
-def start_sweep(
-    spec: SweepSpec | None,
-    runs_dir: str | os.PathLike[str],
-    workers: int | None = None,
-    backend: str = "local",
-    ray_address: str | None = None,
-    resume_sweep_id: str | None = None,
-    on_progress: OnProgress | None = None,
-    worker_init: WorkerInit | None = None,
-) -> SweepHandle:
-    """run_sweep in a daemon thread. The spec, env ids and backend are checked and the sweep
-    folder is created before this returns (ConfigError / SweepError here, not in the thread),
-    so handle.sweep_id can be shown at once; progress is then read from the store."""
-    check_backend(backend)
-    if worker_init is not None:
-        worker_init()
-    if resume_sweep_id is None:
-        if spec is None:
-            raise ConfigError(["give a sweep spec, or resume_sweep_id to continue a stored sweep"])
-        resume_sweep_id = create_sweep(spec, runs_dir, backend)
-    else:
-        info = load_sweep(runs_dir, resume_sweep_id)
-        check_launch(info.spec, backend)
-        if driver_alive(info.path):
-            raise SweepError(f"sweep {resume_sweep_id} is already running")
-    stop = threading.Event()
-    handle = SweepHandle(resume_sweep_id, Path(runs_dir), threading.Thread(), stop)
-
-    def target() -> None:
-        try:
-            handle.result = run_sweep(
-                None,
-                runs_dir,
-                workers=workers,
-                backend=backend,
-                ray_address=ray_address,
-                stop_event=stop,
-                on_progress=on_progress,
-                resume_sweep_id=handle.sweep_id,
-                worker_init=worker_init,
-            )
-        except BaseException as exc:
-            handle.error = f"{type(exc).__name__}: {exc}"
-            log.exception("sweep %s failed", handle.sweep_id)
-
-    handle.thread = threading.Thread(
-        target=target, name=f"trpo-sweep-{resume_sweep_id}", daemon=True
-    )
-    handle.thread.start()
-    return handle

@@ -13,11 +13,14 @@ from typing import TYPE_CHECKING, Any
 from trpo.config import ConfigError, TRPOConfig
 from trpo.formatting import markdown_table
 from trpo.store import Run, RunStoreError, load_metrics
+from trpo.sweep.driver import TRIAL_STATES
 from trpo.sweep.spec import is_int, show_value
 from trpo.sweep.storage import load_sweep, sweep_runs
 
 if TYPE_CHECKING:  # imported where a table is built: sweep trial workers never do
     import pandas as pd
+
+    from trpo.metrics_tail import TailCache
 
 FINAL_FRACTION = 0.1  # final return = mean over the last 10% of iterations
 
@@ -32,13 +35,19 @@ def final_return(frame: pd.DataFrame, fraction: float = FINAL_FRACTION) -> float
     return float(values.mean()) if len(values) else float("nan")
 
 
-def sweep_trials(runs_dir: str | os.PathLike[str], sweep_id: str) -> pd.DataFrame:
+def sweep_trials(
+    runs_dir: str | os.PathLike[str], sweep_id: str, tails: TailCache | None = None
+) -> pd.DataFrame:
     """One row per trial, in the order they were started, then the pending ones: trial,
     config_id, seed, the swept knobs, status, iterations, env_steps, total_steps, progress
     (0-1), current_return (the latest return_mean), final_return, best_return, error, run_id,
     run_dir. Pending trials are known by their configuration in a grid search over the whole
     grid; otherwise the search has yet to choose them, and their rows (trial '(pending N)')
-    have no configuration."""
+    have no configuration.
+
+    tails: read the metrics logs through these incremental readers (trpo.metrics_tail, one per
+    run), so that a live view parses only the records appended since its last call; the table is
+    the same as without (every log read whole)."""
     import pandas as pd
 
     info = load_sweep(runs_dir, sweep_id)
@@ -55,10 +64,7 @@ def sweep_trials(runs_dir: str | os.PathLike[str], sweep_id: str) -> pd.DataFram
         for name in knob_names:
             value = knobs.get(name, getattr(config, name, None))
             row[name] = show_value(value) if isinstance(value, (list, tuple)) else value
-        try:
-            frame = load_metrics(run.path)
-        except RunStoreError:
-            frame = pd.DataFrame(columns=["iteration", "env_steps", "return_mean"])
+        frame = _metrics(run, tails)
         returns = frame["return_mean"].dropna() if len(frame) else pd.Series(dtype=float)
         steps = int(frame["env_steps"].iloc[-1]) if len(frame) else 0
         row.update(
@@ -132,6 +138,16 @@ def _row(
     return row
 
 
+def _metrics(run: Run, tails: TailCache | None) -> pd.DataFrame:
+    """The run's metrics table (read whole, or through its tail); empty if unreadable."""
+    import pandas as pd
+
+    try:
+        return load_metrics(run.path) if tails is None else tails.get(run.path).frame()
+    except RunStoreError:
+        return pd.DataFrame(columns=["iteration", "env_steps", "return_mean"])
+
+
 def _started(run: Run) -> tuple[int, str]:
     """Runs in the order the study chose them (their Optuna trial number), else of creation."""
     number = run.meta().get("tags", {}).get("optuna_trial")
@@ -145,8 +161,37 @@ def _config(run: Run) -> TRPOConfig | None:
         return None
 
 
+def state_counts(trials: pd.DataFrame) -> dict[str, int]:
+    """Trials per state (a sweep_trials table's status), every state of TRIAL_STATES in its
+    order, then any other status found."""
+    counts = Counter(trials["status"]) if len(trials) else Counter()
+    out = {state: counts.pop(state, 0) for state in TRIAL_STATES}
+    return {**out, **dict(sorted(counts.items()))}
+
+
+def best_so_far(trials: pd.DataFrame) -> pd.DataFrame:
+    """The search's progress: one row per finished trial with a final return, in the order the
+    trials were started (a sweep_trials table's order, that of Optuna's trial numbers): number
+    (the trial's 1-based position among the sweep's trials), trial, final_return, and best (the
+    highest final return of the finished trials up to this one). Pruned trials are left out:
+    their return is that of a run cut short."""
+    import pandas as pd
+
+    columns = ["number", "trial", "final_return", "best"]
+    if not len(trials):
+        return pd.DataFrame(columns=columns)
+    numbered = trials.assign(number=range(1, len(trials) + 1))
+    done = numbered[(numbered["status"] == "finished") & numbered["final_return"].notna()]
+    out = done[["number", "trial", "final_return"]].astype({"final_return": float})
+    out = out.assign(best=out["final_return"].cummax())
+    return out.reset_index(drop=True)[columns]
+
+
 def sweep_results(
-    runs_dir: str | os.PathLike[str], sweep_id: str, include_unfinished: bool = False
+    runs_dir: str | os.PathLike[str],
+    sweep_id: str,
+    include_unfinished: bool = False,
+    tails: TailCache | None = None,
 ) -> pd.DataFrame:
     """One row per configuration, best first: config_id, the swept knobs, n_trials, n_seeds
     (seeds counted in the statistics: finished trials, or every trial with a final return if
@@ -154,10 +199,11 @@ def sweep_results(
     across those seeds, best_return (highest iteration return_mean of any seed) and the trial
     counts per status (n_finished, n_pruned, n_running, n_stopped, n_failed, n_interrupted,
     n_pending; pending trials that the search has yet to choose have no configuration and are
-    not counted). A pruned trial's return is partial: it counts with include_unfinished only."""
+    not counted). A pruned trial's return is partial: it counts with include_unfinished only.
+    tails: as for sweep_trials."""
     import pandas as pd
 
-    table = sweep_trials(runs_dir, sweep_id)
+    table = sweep_trials(runs_dir, sweep_id, tails)
     knob_names = load_sweep(runs_dir, sweep_id).spec.knob_names
     rows = []
     for cid, group in table.groupby("config_id", sort=False):

@@ -46,6 +46,7 @@ import contextlib
 import math
 import re
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -353,3 +354,24 @@ def create_study(spec: SweepSpec, sweep_id: str, sweep_dir: str | Path) -> str:
         with contextlib.suppress(Exception):
             storage.engine.dispose()
     return url
+
+
+@contextlib.contextmanager
+def read_study(url: str, name: str) -> Iterator[optuna.Study]:
+    """A sweep's study, opened to read it (figures, analysis) and closed after the with block.
+    ConfigError if its storage cannot be opened, SweepError if it holds no study of that name
+    (a default study.db that does not exist is not created)."""
+    import optuna
+
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise SweepError(f"{shown_url(url)} does not exist: the sweep has no study yet")
+    storage = open_storage(url)
+    try:
+        try:
+            study = optuna.load_study(study_name=name, storage=storage)
+        except KeyError as exc:
+            raise SweepError(f"{shown_url(url)} holds no study named {name}") from exc
+        yield study
+    finally:
+        with contextlib.suppress(Exception):
+            storage.engine.dispose()
