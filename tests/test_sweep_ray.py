@@ -150,7 +150,7 @@ def test_a_two_node_cluster_runs_trials_on_both_and_survives_losing_a_node(tmp_p
         second = cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
         runs_dir = tmp_path / "runs"
-        base = TRPOConfig(**{**TINY, "env_id": "SweepSlow-v0", "total_steps": 10240})
+        base = TRPOConfig(**{**TINY, "env_id": "SweepSlow-v0", "total_steps": 6144})
         spec = SweepSpec(base, {"delta": [0.005, 0.01, 0.02]}, seeds=[0])
         sweep_id = create_sweep(spec, runs_dir, backend="ray")
         outcome = {}
@@ -177,7 +177,7 @@ def test_a_two_node_cluster_runs_trials_on_both_and_survives_losing_a_node(tmp_p
         assert set(started.values()) == {cluster.head_node.node_id, second.node_id}, started
         lost = next(run_id for run_id, node in started.items() if node == second.node_id)
         cluster.remove_node(second)
-        thread.join(240)
+        thread.join(600)  # Ray notices a lost node after its health checks (tens of seconds)
         assert not thread.is_alive()
         result = outcome["result"]
         assert result.counts == {"finished": 2, "failed": 1}, result.counts
@@ -187,7 +187,7 @@ def test_a_two_node_cluster_runs_trials_on_both_and_survives_losing_a_node(tmp_p
         for run_id, run in runs.items():
             if run_id != lost:
                 assert run.status()["state"] == "finished"
-                assert list(load_metrics(run.path)["iteration"]) == list(range(1, 21))
+                assert list(load_metrics(run.path)["iteration"]) == list(range(1, 13))
                 assert run.meta()["tags"]["ray_node_id"] == cluster.head_node.node_id
         assert ray.is_initialized()  # not the sweep's to shut down
     finally:
