@@ -257,6 +257,9 @@ def test_store_lists_runs_newest_first(tmp_path):
     a = store.create(tiny_config(THREE))
     b = store.create(tiny_config(THREE, env_id="Pendulum-v1"))
     assert {r.path for r in store.runs()} == {a.path, b.path}
+    # ten runs made within a second or two (ids share their time, random tails): creation order
+    made = [store.create(tiny_config(THREE)) for _ in range(10)]
+    assert [r.id for r in store.runs()][:10] == [r.id for r in reversed(made)]
     with pytest.raises(RunStoreError):
         open_run(tmp_path / "nothing-here")
 

@@ -313,11 +313,19 @@ class RunStore:
         return run
 
     def runs(self) -> list[Run]:
-        """Every run folder (has config.json), newest first."""
+        """Every run folder (has config.json), newest first: by the creation second in the id,
+        then (runs made within one second) by when config.json was written."""
         if not self.root.is_dir():
             return []
-        found = [Run(p) for p in self.root.iterdir() if (p / "config.json").is_file()]
-        return sorted(found, key=lambda r: r.id, reverse=True)
+        found = []
+        for path in self.root.iterdir():
+            try:
+                written = (path / "config.json").stat().st_mtime_ns
+            except OSError:  # not a run folder (or removed meanwhile)
+                continue
+            found.append((path.name[:15], written, path.name, Run(path)))
+        found.sort(key=lambda item: item[:3], reverse=True)
+        return [item[3] for item in found]
 
     def delete(self, run: Run) -> None:
         """Remove a run folder: only a direct child of this store's root that holds config.json,
