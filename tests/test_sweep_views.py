@@ -322,3 +322,24 @@ def test_a_stored_sweep_reads_its_study(tmp_path):
     sweep_id, _ = fake_sweep(tmp_path, started=0)
     figures = sweep_study_figures(load_sweep(tmp_path, sweep_id).study_url, sweep_id)
     assert figures["parallel"] == "No complete trial yet."
+
+
+def test_the_results_table_keeps_knob_values_apart_and_returns_at_two_decimals():
+    from trpo.sweep.results import format_results
+
+    frame = pd.DataFrame(
+        {
+            "delta": [0.0200312, 0.0176923],
+            "n_seeds": [1, 1],
+            "final_return_mean": [487.123, 455.5],
+            "final_return_std": [float("nan")] * 2,
+            "final_return_min": [487.123, 455.5],
+            "final_return_max": [487.123, 455.5],
+            "n_finished": [1, 1],
+            "n_failed": [0, 0],
+        }
+    )
+    text = format_results(frame, ["delta"])
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["0.02003", "0.01769"]
+    assert rows[0][2:4] == ["487.12", "-"]

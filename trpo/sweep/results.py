@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from trpo.config import ConfigError, TRPOConfig
@@ -240,18 +241,30 @@ def sweep_results(
     return frame.reset_index(drop=True)
 
 
-def format_table(frame: pd.DataFrame, columns: list[str] | None = None, digits: int = 2) -> str:
-    """A markdown table of frame (floats with `digits` decimals, NaN as '-')."""
+def format_table(
+    frame: pd.DataFrame,
+    columns: list[str] | None = None,
+    digits: int = 2,
+    significant: Collection[str] = (),
+) -> str:
+    """A markdown table of frame (floats with `digits` decimals, NaN as '-'; the floats of the
+    `significant` columns, e.g. knob values drawn from a range, with 4 significant digits, so
+    that 0.02003 and 0.01769 stay apart)."""
     columns = list(frame.columns) if columns is None else columns
 
-    def cell(value: Any) -> str:
+    def cell(value: Any, column: str) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "-"
+        if isinstance(value, float) and column in significant:
+            return f"{value:.4g}"
         if isinstance(value, float):
             return f"{value:.{digits}f}" if abs(value) >= 0.01 or value == 0 else f"{value:.3g}"
         return str(value)
 
-    body = [[cell(v) for v in row] for row in frame[columns].itertuples(index=False)]
+    body = [
+        [cell(v, c) for v, c in zip(row, columns, strict=True)]
+        for row in frame[columns].itertuples(index=False)
+    ]
     return markdown_table(columns, body)
 
 
@@ -274,4 +287,4 @@ def format_results(frame: pd.DataFrame, knob_names: list[str]) -> str:
         for c in ("n_pruned", "n_stopped", "n_interrupted", "n_pending", "n_running")
         if c in frame and frame[c].sum() > 0
     ]
-    return format_table(frame, [*columns, *extra])
+    return format_table(frame, [*columns, *extra], significant=knob_names)
