@@ -75,6 +75,7 @@ def test_train_eval_list_end_to_end(tmp_path):
     assert listed.returncode == 0
     assert folders[0].name in listed.stdout and "finished" in listed.stdout
     assert "cli run" in listed.stdout
+    assert json.loads((folders[0] / "meta.json").read_text())["launcher"] == "CLI"
 
     resumed = run_cli(
         "train", "--resume", str(folders[0]), "--total-steps", "1536", "--quiet", cwd=tmp_path

@@ -109,7 +109,9 @@ def _train(args: argparse.Namespace) -> int:
             )
     else:
         config = config_from_args(args)
-        session = TrainingSession.new(config, RunStore(args.runs_dir), name=args.name)
+        session = TrainingSession.new(
+            config, RunStore(args.runs_dir), name=args.name, launcher="CLI"
+        )
     config = session.config
     use_torch_threads(config)  # this process is the CLI's: its threads are the run's
     print(f"run folder: {session.run_folder.path}", flush=True)
@@ -235,7 +237,7 @@ def _list(args: argparse.Namespace) -> int:
         steps = int(frame["env_steps"].iloc[-1]) if len(frame) else 0
         print(
             f"{run.id:<40} {config.env_id:<16} {run.status().get('state', '?'):<9} "
-            f"{iteration:>5} {steps:>10,} {last:>9} {best:>9}  {run.meta().get('name', '')}"
+            f"{iteration:>5} {steps:>10,} {last:>9} {best:>9}  {_shown_name(run.meta())}"
         )
     return 0
 
@@ -257,3 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingError as exc:  # e.g. the env failed during the normalisation warm-up
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _shown_name(meta: dict) -> str:
+    """The run's name, else who launched it in brackets (as the Runs page shows it)."""
+    launcher = meta.get("launcher")
+    return meta.get("name") or (f"({launcher})" if launcher else "")

@@ -83,11 +83,13 @@ class TrainingSession:
         store: RunStore,
         name: str | None = None,
         tags: dict[str, Any] | None = None,
+        launcher: str = "",
     ) -> TrainingSession:
-        """Build the trainer first (so a bad env creates no folder), then the run folder."""
+        """Build the trainer first (so a bad env creates no folder), then the run folder;
+        launcher says who started it (meta.json: "CLI", "dashboard", a sweep)."""
         trainer = Trainer(config)
         try:
-            run = store.create(config, name=name, tags=tags)
+            run = store.create(config, name=name, tags=tags, launcher=launcher)
         except BaseException:
             trainer.close()
             raise

@@ -307,7 +307,7 @@ class Driver:
                 "optuna_trial": trial.number,
             }
             name = f"{self.info.name or self.info.sweep_id} {trial.label()}"
-            job.run = self.store.create(trial.config, name=name, tags=tags)
+            job.run = self.store.create(trial.config, name=name, tags=tags, launcher="sweep")
             self.known[trial.trial_id] = job.run
             if job.study_trial is not None:
                 self._safely(self.study.note, job.study_trial, run_id=job.run.id)
