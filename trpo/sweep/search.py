@@ -126,7 +126,8 @@ def make_sampler(spec: SweepSpec, offset: int = 0) -> optuna.samplers.BaseSample
     seed = spec.sample_seed if offset == 0 else (spec.sample_seed * 1_000_003 + offset) % 2**32
     if spec.search == "random":
         return RandomSampler(seed=seed)
-    return TPESampler(seed=seed)  # constant_liar: parallel asks stay apart
+    # the first 10 trials are random (n_startup_trials); parallel asks are not kept apart
+    return TPESampler(seed=seed)
 
 
 def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
