@@ -133,8 +133,7 @@ def test_run_row_of_a_named_run_with_episodes_and_of_an_unnamed_empty_one():
 
 
 def test_an_unnamed_run_is_listed_by_who_launched_it_in_the_cli_too():
-    from trpo.cli import _shown_name
-
-    assert _shown_name({"name": "try", "launcher": "CLI"}) == "try"
-    assert _shown_name({"launcher": "sweep"}) == "(sweep)"
-    assert _shown_name({}) == ""
+    shown_name = analysis.shown_name
+    assert shown_name({"name": "try", "launcher": "CLI"}) == "try"
+    assert shown_name({"launcher": "sweep"}) == "(sweep)"
+    assert shown_name({}) == ""

@@ -136,6 +136,12 @@ def progress(frame: pd.DataFrame, total: int, running: bool) -> tuple[float, str
     return min(1.0, steps / total if total else 0.0), " · ".join(parts)
 
 
+def shown_name(meta: dict[str, Any]) -> str:
+    """A run's name from its meta.json, else who launched it in brackets ("" if neither)."""
+    launcher = meta.get("launcher")
+    return meta.get("name") or (f"({launcher})" if launcher else "")
+
+
 def run_row(
     run_id: str,
     meta: dict[str, Any],
@@ -148,9 +154,8 @@ def run_row(
     progress, the last and best mean episode return (NaN before an episode ends) and its start
     time (UTC)."""
     returns = frame["return_mean"].dropna() if len(frame) else pd.Series(dtype=float)
-    launcher = meta.get("launcher")
     return {
-        "name": meta.get("name") or (f"({launcher})" if launcher else "(unnamed)"),
+        "name": shown_name(meta) or "(unnamed)",
         "env": config.env_id if config else None,
         "delta": config.delta if config else None,
         "alpha": config.alpha if config else None,

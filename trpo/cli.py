@@ -223,6 +223,8 @@ def _list(args: argparse.Namespace) -> int:
         f"{'last':>9} {'best':>9}  name"
     )
     print(header)
+    from trpo.analysis import shown_name  # with pandas: only when listing, never when training
+
     for run in runs:
         try:
             config = run.config()
@@ -237,7 +239,7 @@ def _list(args: argparse.Namespace) -> int:
         steps = int(frame["env_steps"].iloc[-1]) if len(frame) else 0
         print(
             f"{run.id:<40} {config.env_id:<16} {run.status().get('state', '?'):<9} "
-            f"{iteration:>5} {steps:>10,} {last:>9} {best:>9}  {_shown_name(run.meta())}"
+            f"{iteration:>5} {steps:>10,} {last:>9} {best:>9}  {shown_name(run.meta())}"
         )
     return 0
 
@@ -259,9 +261,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingError as exc:  # e.g. the env failed during the normalisation warm-up
         print(f"error: {exc}", file=sys.stderr)
         return 1
-
-
-def _shown_name(meta: dict) -> str:
-    """The run's name, else who launched it in brackets (as the Runs page shows it)."""
-    launcher = meta.get("launcher")
-    return meta.get("name") or (f"({launcher})" if launcher else "")
