@@ -4,6 +4,7 @@ deletion. Reads the run store only; live runs refresh through fragments."""
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -31,6 +32,7 @@ from trpo.compare import (
     with_config_columns,
 )
 from trpo.config import TRPOConfig
+from trpo.export.html_report import report_html
 from trpo.metrics_log import flat_frame
 from trpo.store import Run
 
@@ -214,6 +216,35 @@ def compare_section(was_running: bool) -> None:
     )
 
 
+# --- sharing a run ---------------------------------------------------------------------------
+
+
+def share_section(runs: list[Run]) -> None:
+    """One run as a self-contained HTML report (trpo.export.html_report), made on click."""
+    by_id = {r.id: r for r in runs}
+    current = st.session_state.get("share_target")  # written back, as for delete_target
+    st.session_state["share_target"] = current if current in by_id else runs[0].id
+    target = st.selectbox(
+        "Run to share", list(by_id), key="share_target", format_func=lambda i: run_label(by_id[i])
+    )
+    run = by_id[target]
+    readable = safe_config(run) is not None
+    st.download_button(
+        "Download an HTML report of this run",
+        data=partial(report_html, run.path),
+        file_name=f"{run.id}.html",
+        mime="text/html",
+        key="download_report",
+        icon=":material/download:",
+        on_click="ignore",
+        disabled=not readable,
+        help="One file with the run's summary, its training and trust-region charts "
+        "(interactive) and its configuration; it opens in any browser, offline."
+        if readable
+        else "This run's config cannot be read.",
+    )
+
+
 # --- deleting a run ------------------------------------------------------------------------
 
 
@@ -308,6 +339,9 @@ st.subheader("Compare runs")
 chosen_ids = st.session_state.get("runs_select", [r.id for r in all_runs[:3]])
 selected_live = any_running([r for r in all_runs if r.id in chosen_ids])
 st.fragment(compare_section, run_every=LIVE_EVERY if selected_live else None)(selected_live)
+
+with st.expander("Share a run", icon=":material/share:"):
+    share_section(all_runs)
 
 with st.expander("Delete a run", icon=":material/delete:"):
     delete_section(all_runs)

@@ -14,7 +14,7 @@ from pages.common import (
     pick_run,
     safe_config,
 )
-from trpo import analysis, plots
+from trpo import analysis, trust_region_figures
 from trpo.config import TRPOConfig
 from trpo.formatting import finite, fmt
 from trpo.metrics_log import record_at
@@ -28,39 +28,19 @@ LIVE_EVERY = timedelta(seconds=2)
 def iteration_figures(
     version: int,
     iteration: int,
-    knobs: tuple[float, float, int, float],
+    config: TRPOConfig,
     _frame: pd.DataFrame,
 ) -> tuple[Any, Any, Any]:
     """(line search, CG residuals, geometry) figures of one iteration, built once per version
-    of the metrics. knobs = (delta, alpha, max_backtracks, cg_residual_tol)."""
-    delta, alpha, max_backtracks, tol = knobs
-    record = record_at(_frame, iteration)
-    line_search = plots.line_search_figure(record, delta)
-    geometry = plots.geometry_figure(record, delta, alpha, max_backtracks)
-    return (
-        plots.show_single_points(plots.legend_above_subplots(line_search)),
-        plots.cg_iteration_figure(record, tol),
-        plots.legend_above_subplots(geometry),
-    )
+    of the metrics."""
+    return trust_region_figures.iteration_figures(record_at(_frame, iteration), config)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def run_summary(version: int, delta: float, _frame: pd.DataFrame) -> tuple[dict, Any, Any]:
     """trust_region_summary over all iterations and its two histograms."""
     summary = analysis.trust_region_summary(_frame, delta)
-    kl_hist = plots.histogram_figure(
-        summary["kl_over_delta"],
-        "KL / δ of the accepted steps",
-        "KL(π_old ‖ π_new) / δ",
-        marker=1.0,
-    )
-    ratio_hist = plots.histogram_figure(
-        summary["improvement_ratio"],
-        "Actual / expected improvement of the accepted steps",
-        "actual / expected (1 = the linear model was exact)",
-        marker=1.0,
-    )
-    return summary, kl_hist, ratio_hist
+    return summary, *trust_region_figures.summary_histograms(summary)
 
 
 def choose_iteration(run: Run, iterations: list[int]) -> int:
@@ -259,8 +239,7 @@ def body(run: Run, config: TRPOConfig, was_running: bool) -> None:
     iterations = [int(i) for i in frame["iteration"]]
     iteration = choose_iteration(run, iterations)
     record = record_at(frame, iteration)
-    knobs = (config.delta, config.alpha, config.max_backtracks, config.cg_residual_tol)
-    line_search, cg, geometry = iteration_figures(version, iteration, knobs, frame)
+    line_search, cg, geometry = iteration_figures(version, iteration, config, frame)
     st.subheader(f"Iteration {iteration}")
     step_metrics(record, config)
     left, right = st.columns([3, 2])

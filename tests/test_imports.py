@@ -23,7 +23,10 @@ TRAINING_ENTRY_POINTS = (
     "trpo.sweep.trial",
     "trpo.sweep.local",
 )
-NOT_FOR_TRAINING = ("pandas", "plotly", "streamlit", "ray", "optuna")
+NOT_FOR_TRAINING = (
+    *("pandas", "plotly", "streamlit", "ray", "optuna"),
+    *("onnx", "onnxruntime", "onnxscript", "tensorboard"),  # python -m trpo export's
+)
 
 
 def fresh_import(code: str) -> dict:

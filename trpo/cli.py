@@ -1,4 +1,4 @@
-"""Command line: `python -m trpo train | eval | list | sweep`.
+"""Command line: `python -m trpo train | eval | list | sweep | export`.
 
 Every config knob is an option of `train` (generated from TRPOConfig's fields, with their help).
 Bad options or bad values print one clear message and exit with code 2, never a traceback.
@@ -16,7 +16,14 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from trpo.cli_options import EXIT_USAGE, CliError, add_config_options, add_preset_and_runs_dir
+from trpo.cli_export import add_export_parser, run_export_command
+from trpo.cli_options import (
+    EXIT_USAGE,
+    CliError,
+    add_config_options,
+    add_preset_and_runs_dir,
+    run_folder,
+)
 from trpo.cli_sweep import add_sweep_parser, run_sweep_command
 from trpo.config import ConfigError, TRPOConfig
 from trpo.envs import EnvError
@@ -65,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--runs-dir", default=os.environ.get("TRPO_RUNS_DIR", DEFAULT_RUNS_DIR))
 
     add_sweep_parser(commands)
+    add_export_parser(commands)
     return parser
 
 
@@ -78,13 +86,6 @@ def config_from_args(args: argparse.Namespace) -> TRPOConfig:
     if args.preset:
         return preset(args.preset, **overrides)
     return TRPOConfig(**overrides)
-
-
-def run_folder(text: str, runs_dir: str) -> str:
-    """A run given as a folder path, or as a run id (what `list` prints) inside runs_dir."""
-    if not os.path.isdir(text) and os.path.isfile(os.path.join(runs_dir, text, "config.json")):
-        return os.path.join(runs_dir, text)
-    return text
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -247,7 +248,13 @@ def _list(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"train": _train, "eval": _eval, "list": _list, "sweep": run_sweep_command}
+    handlers = {
+        "train": _train,
+        "eval": _eval,
+        "list": _list,
+        "sweep": run_sweep_command,
+        "export": run_export_command,
+    }
     try:
         return handlers[args.command](args)
     except ConfigError as exc:

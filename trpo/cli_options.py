@@ -49,6 +49,13 @@ def option_help(knob: Knob, default: Any) -> str:
     return f"{knob.describe()} [default: {_shown(default)}]".replace("%", "%%")
 
 
+def run_folder(text: str, runs_dir: str) -> str:
+    """A run given as a folder path, or as a run id (what `list` prints) inside runs_dir."""
+    if not os.path.isdir(text) and os.path.isfile(os.path.join(runs_dir, text, "config.json")):
+        return os.path.join(runs_dir, text)
+    return text
+
+
 def add_config_options(parser: argparse.ArgumentParser) -> None:
     """One option per knob, typed, checked and documented by its schema (trpo.knobs)."""
     group = parser.add_argument_group("TRPO knobs (defaults: the preset if given, else these)")
