@@ -5,8 +5,9 @@ imported only when that backend is asked for, so importing trpo.sweep imports ne
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import import_module
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from trpo.config import ConfigError
@@ -14,7 +15,8 @@ from trpo.envs import EnvError, check_env_id
 from trpo.sweep.spec import SweepError, SweepSpec
 
 if TYPE_CHECKING:
-    from trpo.sweep.driver import Driver
+    from trpo.store import Run
+    from trpo.sweep.job import Job
 
 WorkerInit = Callable[[], None]
 
@@ -28,12 +30,31 @@ _NEEDS = {"ray": ("Ray", "pip install 'ray[default]'")}
 BACKENDS = tuple(_REGISTRY)
 
 
+class JobSource(Protocol):
+    """What a backend needs of the sweep's driver (trpo.sweep.driver.Driver implements it)."""
+
+    stopping: bool  # a stop was asked: take no new job
+
+    @property
+    def stop_path(self) -> Path:
+        """The sweep's stop-request file (its existence asks every trial to stop)."""
+        ...
+
+    def stop_requested(self) -> bool: ...
+    def remaining(self) -> int: ...
+    def next_job(self) -> Job | None: ...
+    def start(self, job: Job) -> Run: ...
+    def poll(self, jobs: Iterable[Job]) -> None: ...
+    def finish(self, job: Job, state: str, error: str | None) -> None: ...
+    def requeue(self, jobs: list[Job]) -> None: ...
+
+
 class Backend(Protocol):
-    """Runs trials for a driver (trpo.sweep.driver.Driver)."""
+    """Runs trials for a driver (a JobSource)."""
 
     def run(
         self,
-        driver: Driver,
+        driver: JobSource,
         workers: int | None,
         address: str | None,
         worker_init: WorkerInit | None,

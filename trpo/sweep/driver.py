@@ -24,6 +24,7 @@ from trpo.ids import utc_now
 from trpo.metrics_log import parse_lines
 from trpo.store import METRICS, PRUNED, Run, RunStore
 from trpo.sweep.backend import WorkerInit, check_backend, check_launch, get_backend
+from trpo.sweep.job import Job
 from trpo.sweep.search import Study, final_return_of
 from trpo.sweep.spec import SweepError, SweepSpec, Trial, is_int
 from trpo.sweep.storage import (
@@ -91,21 +92,6 @@ class SweepResult:
     def all_finished(self) -> bool:
         """Every trial of the sweep ended finished or pruned."""
         return not self.pending and all(o.state in DONE_STATES for o in self.outcomes.values())
-
-
-@dataclass
-class Job:
-    """One trial of this launch: its run (None until it first starts), how often no pool
-    worker could start it, its Optuna trial, and how far its metrics log was reported."""
-
-    trial: Trial
-    run: Run | None
-    attempts: int = 0
-    study_trial: Any = None  # optuna.Trial
-    offset: int = 0  # bytes of the metrics log read
-    reported: int = 0  # the last iteration reported to the study
-    prune: bool = False  # the pruner said so: the run was asked to stop
-    prune_sent: bool = False  # (Ray) the request went to the task
 
 
 class Driver:

@@ -24,8 +24,8 @@ from trpo.store import PRUNED, Run
 from trpo.sweep.trial import STOP_POLL_S, train_trial
 
 if TYPE_CHECKING:
-    from trpo.sweep.backend import WorkerInit
-    from trpo.sweep.driver import Driver, Job
+    from trpo.sweep.backend import JobSource, WorkerInit
+    from trpo.sweep.job import Job
 
 MAX_ATTEMPTS = 3  # a trial that no pool worker could start this often fails
 
@@ -35,7 +35,7 @@ class LocalBackend:
 
     def run(
         self,
-        driver: Driver,
+        driver: JobSource,
         workers: int | None,
         address: str | None,
         worker_init: WorkerInit | None,
@@ -135,7 +135,7 @@ def _pool_trial(run_dir: str, stop_path: str) -> tuple[str, str | None]:
     return outcome
 
 
-def _run_local(driver: Driver, workers: int, worker_init: WorkerInit | None) -> None:
+def _run_local(driver: JobSource, workers: int, worker_init: WorkerInit | None) -> None:
     """At most `workers` trials in flight, each taken from the driver when a worker is free,
     so a trial's folder is created when it starts. A worker that dies breaks the whole pool:
     its trial fails, the trials of the other workers (terminated by the pool) are resumed in a
@@ -197,7 +197,7 @@ def _run_local(driver: Driver, workers: int, worker_init: WorkerInit | None) -> 
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _sort_lost(driver: Driver, lost: list[Job]) -> None:
+def _sort_lost(driver: JobSource, lost: list[Job]) -> None:
     """After the pool broke: which trial's worker died (failed), which were only caught in
     the breakage (run again)."""
     requeue = []

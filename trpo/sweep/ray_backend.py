@@ -39,8 +39,8 @@ from trpo.ids import process_alive
 # package, which loads torch). The trial tasks import what they need.
 if TYPE_CHECKING:
     from trpo.record import IterationRecord
-    from trpo.sweep.backend import WorkerInit
-    from trpo.sweep.driver import Driver, Job
+    from trpo.sweep.backend import JobSource, WorkerInit
+    from trpo.sweep.job import Job
 
 POLL_S = 0.5
 TRIAL_DIR_PREFIX = "trpo-trial-"  # + worker pid: a folder whose worker died can be removed
@@ -194,7 +194,7 @@ class RayBackend:
 
     def run(
         self,
-        driver: Driver,
+        driver: JobSource,
         workers: int | None,
         address: str | None,
         worker_init: WorkerInit | None,
@@ -203,7 +203,7 @@ class RayBackend:
 
 
 def run_ray(
-    driver: Driver,
+    driver: JobSource,
     workers: int | None,
     address: str | None,
     worker_init: WorkerInit | None,
@@ -221,7 +221,7 @@ def run_ray(
             disconnect()
 
 
-def _run(driver: Driver, capacity: int, worker_init: WorkerInit | None) -> None:
+def _run(driver: JobSource, capacity: int, worker_init: WorkerInit | None) -> None:
     channel = _Channel.remote()  # type: ignore[attr-defined]
     refs: dict[Any, Job] = {}
     stop_sent = False
@@ -294,7 +294,7 @@ def _append_live(channel: Any, draining: list[Any], refs: dict[Any, Job]) -> lis
     return [channel.drain.remote()]
 
 
-def _finish(driver: Driver, job: Job, ref: Any) -> None:
+def _finish(driver: JobSource, job: Job, ref: Any) -> None:
     assert job.run is not None
     try:
         result = ray.get(ref)
