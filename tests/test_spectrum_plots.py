@@ -54,19 +54,19 @@ def test_spectrum_figure_draws_each_field_over_the_iterations(frame):
     assert (eig_max.xaxis, eig_max.yaxis, cos.yaxis) == ("x", "y", "y3")
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
     assert fig.layout.yaxis3.type != "log" and tuple(fig.layout.yaxis3.range) == (0.0, 1.05)
-    # the damping c drawn in the eigenvalue panel, the chosen iteration in every panel
-    horizontal = [s for s in fig.layout.shapes if s.y0 == s.y1]
-    assert [(s.y0, s.yref) for s in horizontal] == [(DAMPING, "y")]
+    # the damping c drawn across the eigenvalue panel, the chosen iteration in every panel
+    floor = trace(fig, f"damping c = {DAMPING:g} (θ_min ≥ c)")
+    assert (list(floor.x), list(floor.y), floor.yaxis) == ([2, 4], [DAMPING, DAMPING], "y")
     vertical = [s for s in fig.layout.shapes if s.x0 == s.x1]
     assert sorted(s.xref for s in vertical) == ["x", "x2", "x3"]
     assert {s.x0 for s in vertical} == {4}
-    assert any(f"damping c = {DAMPING:g}" in a.text for a in fig.layout.annotations)
+    assert {fig.layout.xaxis.title.text, fig.layout.xaxis3.title.text} == {"iteration"}
 
 
 def test_no_damping_line_at_zero_damping_and_no_marker_without_an_iteration(frame):
     fig = spectrum_figure(frame, 0.0)
     assert not fig.layout.shapes
-    assert not any("damping" in (a.text or "") for a in fig.layout.annotations)
+    assert not any("damping" in t.name for t in fig.data)
 
 
 def test_a_missing_value_is_a_gap_in_its_trace_only(frame):

@@ -4,8 +4,6 @@ fisher_condition, cos_g_x; `trpo.cg_spectrum`). Built from a metrics frame; no S
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -26,8 +24,8 @@ EIG_MIN_COLOR = "#2ca02c"
 
 def spectrum_figure(frame: pd.DataFrame, damping: float, iteration: int | None = None) -> go.Figure:
     """Three panels over the iterations of `frame` (a metrics table): the largest and smallest
-    Ritz value of H + damping I on a log axis, with the damping as a dashed line (the floor of
-    every eigenvalue of H + damping I); their ratio on a log axis; cos(g, x). A dotted vertical
+    Ritz value of H + damping I on a log axis, with the damping c as a dashed line (the floor
+    of every eigenvalue of H + damping I); their ratio on a log axis; cos(g, x). A dotted vertical
     line marks `iteration` when given. An empty figure says so when no row has the fields (runs
     recorded before they existed)."""
     from plotly.subplots import make_subplots
@@ -58,12 +56,14 @@ def spectrum_figure(frame: pd.DataFrame, damping: float, iteration: int | None =
             ),
             row=1, col=col,
         )  # fmt: skip
-    if damping > 0:
-        fig.add_hline(y=damping, line=dict(color=MODEL_COLOR, dash="dash"), row=1, col=1)
-        fig.add_annotation(  # on a log axis an annotation's y is log10 of the value
-            x=0, xref="x domain", y=math.log10(damping), yref="y", showarrow=False,
-            text=f"damping c = {damping:g}", xanchor="left", yanchor="bottom",
-            font=dict(color=MODEL_COLOR),
+    if damping > 0:  # a trace, not a shape: named in the legend and inside the axis range
+        fig.add_trace(
+            go.Scatter(
+                x=[x[0], x[-1]], y=[damping, damping], mode="lines", hoverinfo="skip",
+                name=f"damping c = {damping:g} (θ_min ≥ c)",
+                line=dict(color=MODEL_COLOR, dash="dash", width=1.5),
+            ),
+            row=1, col=1,
         )  # fmt: skip
     if iteration is not None:
         for col in (1, 2, 3):
@@ -73,6 +73,6 @@ def spectrum_figure(frame: pd.DataFrame, damping: float, iteration: int | None =
     lowest_cos = rows["cos_g_x"].min(skipna=True)  # positive in exact arithmetic: g^T x = x^T A x
     low = float(lowest_cos) if pd.notna(lowest_cos) and lowest_cos < 0 else 0.0
     fig.update_yaxes(range=[low - 0.05 if low else 0.0, 1.05], row=1, col=3)
-    fig.update_xaxes(title_text="iteration")
-    fig.update_layout(hovermode="x unified")
-    return legend_above_subplots(apply_layout(fig, TITLE, "", "", height=380))
+    apply_layout(fig, TITLE, "", "", height=380)
+    fig.update_xaxes(title_text="iteration")  # after apply_layout, which clears the first
+    return legend_above_subplots(fig)
