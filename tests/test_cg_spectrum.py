@@ -18,6 +18,7 @@ from trpo.fisher import MLPFisher
 from trpo.natural import conjugate_gradient, fisher_vector_product, flat_grad
 from trpo.policies import CategoricalPolicy, GaussianPolicy
 from trpo.record import IterationRecord
+from trpo.spectrum_plots import SPECTRUM_FIELDS
 from trpo.trainer import Trainer
 
 
@@ -260,5 +261,7 @@ def test_the_record_carries_the_spectrum_of_its_iteration(env_id):
     assert low * (1 - 1e-6) <= record.fisher_eig_min
     assert record.fisher_eig_max <= high * (1 + 1e-5)
     assert record.cos_g_x == pytest.approx(cosine(direction.g, direction.x), rel=1e-12)
-    # written and read back through the metrics log's dict form
+    # written and read back through the metrics log's dict form; an older log has no spectrum
     assert IterationRecord.from_dict(record.to_dict()).fisher_condition == record.fisher_condition
+    older = {k: v for k, v in record.to_dict().items() if k not in SPECTRUM_FIELDS}
+    assert IterationRecord.from_dict(older).fisher_eig_max is None
