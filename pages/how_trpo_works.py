@@ -138,9 +138,9 @@ st.latex(
 )
 st.markdown(
     "The full step $s\\,x$ reaches the KL limit exactly under the quadratic model, and the "
-    "linear model predicts the improvement $g^\\top(s\\,x) = s\\,g^\\top x$. With an exact $x$, "
-    "$x^\\top H x = g^\\top x$ and $s = 1/\\lambda$; CG gives an approximate $x$, so the two "
-    "differ slightly."
+    "linear model predicts the improvement $g^\\top(s\\,x) = s\\,g^\\top x$. With the exact "
+    "$x$, $x^\\top H x = g^\\top x$ and $s = 1/\\lambda$. Every CG iterate $x_k$ keeps this "
+    "equality (section 4), so the two differ only by rounding."
 )
 if record is not None and config is not None:
     g_dot_x, x_h_x = record.g_dot_x, record.x_h_x
@@ -156,7 +156,7 @@ if record is not None and config is not None:
             (
                 "1/λ",
                 fmt(1 / lam if finite(lam) and lam > 0 else math.nan),
-                "Equals s if CG is exact.",
+                "Equals s up to rounding: gᵀx = xᵀHx for every CG iterate.",
             ),
         ],
     )
@@ -218,6 +218,75 @@ if record is not None and config is not None:
                 "|g − (H + cI)x| of the x used: cg_true_residual",
             ),
             ("damping c", f"{config.cg_damping:g}", f"{SCHEMA['cg_damping'].label}: cg_damping"),
+        ],
+    )
+
+st.subheader("What CG learns about H")
+st.markdown(
+    "CG's numbers $\\eta_j$ and $\\beta_j$ hold more than $x$. In the orthonormal basis of "
+    "the directions CG explored, $(-1)^j\\, r_j / \\lVert r_j \\rVert$, which span the "
+    "Krylov space $\\{g, (H + cI)\\,g, \\dots, (H + cI)^{k-1} g\\}$, the matrix $H + cI$ is the "
+    "tridiagonal **Lanczos matrix** $T_k$, and its entries are CG's (Saad, *Iterative Methods "
+    "for Sparse Linear Systems*, sec. 6.7.3):"
+)
+st.latex(
+    r"(T_k)_{00} = \frac{1}{\eta_0},\qquad (T_k)_{jj} = \frac{1}{\eta_j}"
+    r" + \frac{\beta_{j-1}}{\eta_{j-1}},\qquad (T_k)_{j,j+1} = (T_k)_{j+1,j}"
+    r" = \frac{\sqrt{\beta_j}}{\eta_j}"
+)
+st.markdown(
+    "Its eigenvalues $\\theta_1 \\le \\dots \\le \\theta_k$ (Ritz values) cost no "
+    "product, only a $k \\times k$ eigenproblem, and they lie inside the spectrum of "
+    "$H + cI$, closing in on its ends from inside as $k$ grows:"
+)
+st.latex(
+    r"c \;\le\; \lambda_{min}(H + cI) \;\le\; \theta_1 \;\le\; \theta_k"
+    r" \;\le\; \lambda_{max}(H + cI),\qquad"
+    r" \frac{\theta_k}{\theta_1} \;\le\; \kappa"
+    r" = \frac{\lambda_{max}(H) + c}{\lambda_{min}(H) + c} \;\le\; 1 + \frac{\lambda_{max}(H)}{c}"
+)
+st.markdown(
+    "So $\\theta_k$ (`fisher_eig_max`) is a lower bound on the largest curvature of the KL, "
+    "$\\theta_1$ (`fisher_eig_min`) an upper bound on the smallest, and their ratio "
+    "(`fisher_condition`) understates the condition number $\\kappa$, by far after a few "
+    "iterations. They describe $H$ in the directions that $g$ reaches, the only ones $x$ can "
+    "contain. The Trust region page draws them over a run.\n\n"
+    "**Why a few iterations suffice.** After $k$ iterations CG's error, in the norm of "
+    "$H + cI$, is at most $2\\,\\big((\\sqrt{\\kappa} - 1) / (\\sqrt{\\kappa} + 1)\\big)^k$ "
+    "times the first, and it falls much faster when the spectrum is a few large eigenvalues "
+    "over a tight cluster: each outlier costs about one iteration, the cluster a few. The "
+    "Fisher matrix of a neural network has that shape, a few large eigenvalues and most near "
+    "zero (Karakida, Akaho and Amari 2019), and damping "
+    "turns the near-zero ones into a cluster at $c$. Besides, every iterate is a safe step: "
+    "$g^\\top x_k = x_k^\\top (H + cI)\\, x_k > 0$ (the residual $r_k$ is orthogonal to the "
+    "Krylov space that holds $x_k$), so $x_k$ is an ascent direction, $s$ scales it to the KL "
+    "limit and the line search checks the true KL. A rough $x$ gives a less natural step, not "
+    "an unsafe one.\n\n"
+    "**What damping does.** Without it, $\\lambda_{min}(H)$ is 0 or nearly: $H$, an average "
+    "over the batch, has rank at most the batch size times the policy's outputs, often fewer "
+    "than its parameters, and many directions barely change the policy. Damping puts a floor "
+    "$c$ under every eigenvalue, so $\\kappa \\le 1 + \\lambda_{max}(H)/c$ and CG converges "
+    "faster. The price: where $g$ has the component $g_\\lambda$ along an eigenvector of $H$ "
+    "with eigenvalue $\\lambda$, $x$ has $g_\\lambda / (\\lambda + c)$ instead of "
+    "$g_\\lambda / \\lambda$; for $\\lambda$ well below $c$ that is about $g_\\lambda / c$, "
+    "the plain gradient's $g/c$. As $c$ grows, $x$ turns towards $g$.\n\n"
+    "**cos(g, x)** $= g^\\top x / (\\lVert g \\rVert \\lVert x \\rVert)$ tells how far "
+    "the natural gradient turns the plain one: 1 when $H + cI$ acts on $g$ like a multiple of "
+    "the identity, small when $x$ goes mostly along directions of low curvature, which "
+    "$(H + cI)^{-1}$ stretches by up to $1/c$."
+)
+if record is not None:
+    values_box(
+        where,
+        [
+            ("θ_max", fmt(record.fisher_eig_max), "fisher_eig_max: at most λ_max(H + cI)"),
+            ("θ_min", fmt(record.fisher_eig_min), "fisher_eig_min: at least λ_min(H + cI) ≥ c"),
+            (
+                "θ_max / θ_min",
+                fmt(record.fisher_condition, ".3g"),
+                "fisher_condition: at most the condition number of H + cI",
+            ),
+            ("cos(g, x)", fmt(record.cos_g_x, ".3f"), "cos_g_x: 1 = x along g"),
         ],
     )
 

@@ -19,6 +19,7 @@ from trpo.config import TRPOConfig
 from trpo.formatting import finite, fmt
 from trpo.metrics_log import record_at
 from trpo.record import IterationRecord
+from trpo.spectrum_plots import spectrum_figure
 from trpo.store import Run
 
 LIVE_EVERY = timedelta(seconds=2)
@@ -228,6 +229,48 @@ def summary_section(frame: pd.DataFrame, version: int, delta: float) -> None:
     right.plotly_chart(ratio_hist, key="tr_ratio_hist")
 
 
+@st.cache_resource(show_spinner=False, max_entries=32)
+def spectrum_chart(version: int, damping: float, iteration: int, _frame: pd.DataFrame) -> Any:
+    """spectrum_figure over all iterations, the chosen one marked."""
+    return spectrum_figure(_frame, damping, iteration)
+
+
+def spectrum_section(
+    record: IterationRecord, frame: pd.DataFrame, version: int, config: TRPOConfig
+) -> None:
+    st.subheader("The Fisher matrix seen through CG")
+    st.caption(
+        "CG's step sizes and ratios are those of the Lanczos method: the eigenvalues θ of the "
+        "small tridiagonal matrix they form are H + cI's eigenvalues as seen from the "
+        f"{len(record.cg_residuals)} directions CG explored (c = cg_damping = "
+        f"{config.cg_damping:g}). θ_max rises towards λ_max and θ_min falls towards λ_min as CG "
+        "goes on, so their ratio understates the condition number. See How TRPO works, "
+        "section 4."
+    )
+    a, b, c, d, _ = st.columns(5)
+    a.metric(
+        "largest θ_max", fmt(record.fisher_eig_max), help="fisher_eig_max: a lower bound on λ_max."
+    )
+    b.metric(
+        "smallest θ_min",
+        fmt(record.fisher_eig_min),
+        help="fisher_eig_min: an upper bound on λ_min, which is at least the damping c.",
+    )
+    c.metric(
+        "θ_max / θ_min",
+        fmt(record.fisher_condition, ".3g"),
+        help="fisher_condition: a lower bound on the condition number of H + cI.",
+    )
+    d.metric(
+        "cos(g, x)",
+        fmt(record.cos_g_x, ".3f"),
+        help="gᵀx / (|g| |x|): 1 when the natural gradient x points along the plain gradient g.",
+    )
+    st.plotly_chart(
+        spectrum_chart(version, config.cg_damping, record.iteration, frame), key="tr_spectrum"
+    )
+
+
 def body(run: Run, config: TRPOConfig, was_running: bool) -> None:
     """Everything below the run picker; re-run every 2 s while the run trains."""
     if (run.state() == "running") != was_running:
@@ -270,6 +313,7 @@ def body(run: Run, config: TRPOConfig, was_running: bool) -> None:
         },
     )
     geometry_section(record, frame, geometry)
+    spectrum_section(record, frame, version, config)
     summary_section(frame, version, config.delta)
 
 

@@ -276,6 +276,34 @@ def test_trust_region_explains_how_to_enable_the_probe(runs_dir):
     assert any("probe_geometry" in i.value for i in at.info)
 
 
+def test_pages_show_the_fisher_spectrum_seen_through_cg(runs_dir):
+    run_dir = sorted(runs_dir.iterdir())[0]
+    rows = records(run_dir)
+    at = open_page("trust_region.py")
+    at.selectbox(key="tr_run").set_value(run_dir.name).run()
+    at.slider(key="tr_iteration").set_value(2).run()
+    assert not at.exception
+    figure = charts(at)["The Fisher matrix seen through CG"]
+    drawn = {t["name"]: t for t in figure["data"]}
+    for name, field in [
+        ("largest θ_max (≤ λ_max)", "fisher_eig_max"),
+        ("smallest θ_min (≥ λ_min)", "fisher_eig_min"),
+        ("θ_max / θ_min (≤ condition number)", "fisher_condition"),
+        ("cos(g, x)", "cos_g_x"),
+    ]:
+        assert drawn[name]["x"] == [r["iteration"] for r in rows]
+        assert drawn[name]["y"] == pytest.approx([r[field] for r in rows]), field
+    assert 2 in [s["x0"] for s in figure["layout"]["shapes"]]  # the chosen iteration
+    assert metric(at, "largest θ_max") == f"{rows[1]['fisher_eig_max']:.4g}"
+    assert metric(at, "cos(g, x)") == f"{rows[1]['cos_g_x']:.3f}"
+
+    at.switch_page("how_trpo_works.py").run()
+    at.selectbox(key="how_run").set_value(run_dir.name).run()
+    assert not at.exception
+    assert metric(at, "θ_min") == f"{rows[-1]['fisher_eig_min']:.4g}"
+    assert metric(at, "θ_max / θ_min") == f"{rows[-1]['fisher_condition']:.3g}"
+
+
 # --- How TRPO works ------------------------------------------------------------------------------
 
 

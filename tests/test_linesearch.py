@@ -11,6 +11,7 @@ from torch.nn.utils import parameters_to_vector
 import trpo.trainer as trainer_module
 from tests.conftest import tiny_config
 from trpo.linesearch import backtracking_line_search
+from trpo.natural import CGResult
 from trpo.trainer import Trainer
 
 THETA_OLD = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64)
@@ -259,9 +260,7 @@ def test_trainer_rejected_step_restores_parameters_bit_for_bit(monkeypatch):
         ("step_scale", lambda x_h_x, delta: None, "x^T H x not a finite positive number"),
         (
             "conjugate_gradient",
-            lambda matvec, b, iters, tol: type(
-                "R", (), {"x": torch.full_like(b, float("nan")), "residual_norms": [1.0]}
-            )(),
+            lambda matvec, b, iters, tol: CGResult(torch.full_like(b, float("nan")), [1.0]),
             "non-finite CG solution",
         ),
     ],

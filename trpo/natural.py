@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -55,10 +55,15 @@ def fisher_vector_product(
 
 @dataclass(frozen=True)
 class CGResult:
-    """x ~ A^-1 b and the residual norm |b - A x| after every iteration done."""
+    """x ~ A^-1 b and the residual norm |b - A x| after every iteration done, with CG's
+    coefficients of each iteration k done: the step size a_k = r_k^T r_k / p_k^T A p_k and the
+    ratio b_k = r_{k+1}^T r_{k+1} / r_k^T r_k (Lanczos's tridiagonal matrix of A is built from
+    them: trpo.cg_spectrum)."""
 
     x: torch.Tensor
     residual_norms: list[float]
+    step_sizes: list[float] = field(default_factory=list)  # a_k, one per iteration done
+    betas: list[float] = field(default_factory=list)  # b_k, one per iteration done
 
 
 def conjugate_gradient(
@@ -74,8 +79,10 @@ def conjugate_gradient(
     p = b.clone()
     r_dot_r = float(r @ r)
     norms: list[float] = []
+    steps: list[float] = []
+    betas: list[float] = []
     if math.sqrt(r_dot_r) <= residual_tol:
-        return CGResult(x, norms)
+        return CGResult(x, norms, steps, betas)
     for _ in range(max_iters):
         ap = matvec(p)
         curvature = float(p @ ap)
@@ -86,11 +93,13 @@ def conjugate_gradient(
         r = r - step * ap
         new_r_dot_r = float(r @ r)
         norms.append(math.sqrt(new_r_dot_r))
+        steps.append(step)
+        betas.append(new_r_dot_r / r_dot_r)
         if norms[-1] <= residual_tol:
             break
-        p = r + (new_r_dot_r / r_dot_r) * p
+        p = r + betas[-1] * p
         r_dot_r = new_r_dot_r
-    return CGResult(x, norms)
+    return CGResult(x, norms, steps, betas)
 
 
 def step_scale(x_h_x: float, delta: float) -> float | None:

@@ -72,6 +72,14 @@ class IterationRecord:
     cg_true_residual: float | None = None
     # the true KL and surrogate along theta_old + f * s * x (config.probe_geometry), else None
     geometry: Geometry | None = None
+    # A = H + damping I (as solved) seen through CG: the extreme eigenvalues of Lanczos's
+    # tridiagonal matrix from CG's coefficients (trpo.cg_spectrum). eig max is a lower bound
+    # on A's largest eigenvalue, eig min an upper bound on its smallest, so their ratio
+    # underestimates A's condition number. cos_g_x = g^T x / (|g| |x|).
+    fisher_eig_max: float | None = None
+    fisher_eig_min: float | None = None
+    fisher_condition: float | None = None
+    cos_g_x: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from trpo.cg_spectrum import CGSpectrum
 from trpo.linesearch import Candidate
 from trpo.record import Geometry, IterationRecord
 from trpo.rollout import Batch
@@ -52,6 +53,7 @@ class NaturalDirection:
     cg_residuals: list[float]  # CG's recurrence |r_k| after each iteration k
     cg_true_residual: float | None  # |g - (H + damping I) x|; None unless finite
     problem: str | None  # why no step can be taken (non-finite or degenerate), else None
+    spectrum: CGSpectrum | None = None  # A = H + damping I through CG's coefficients; cos(g, x)
 
     @property
     def full_step(self) -> torch.Tensor:
@@ -114,6 +116,7 @@ def iteration_record(
     """The record of one iteration, field by field from its steps' results; iteration_time_s
     is the stopwatch's total, its laps the time split."""
     returns = np.asarray(batch.episode_returns, dtype=np.float64)
+    spectrum = direction.spectrum or CGSpectrum()
     has_episodes = returns.size > 0
     elapsed = watch.total
     return IterationRecord(
@@ -153,4 +156,8 @@ def iteration_record(
         time_probe_s=watch["probe"],
         cg_true_residual=direction.cg_true_residual,
         geometry=geometry,
+        fisher_eig_max=spectrum.eig_max,
+        fisher_eig_min=spectrum.eig_min,
+        fisher_condition=spectrum.condition,
+        cos_g_x=spectrum.cos_g_x,
     )

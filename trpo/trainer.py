@@ -20,6 +20,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from trpo import env_state
 from trpo.advantages import gae, standardize
+from trpo.cg_spectrum import cg_spectrum
 from trpo.checkpoint import Checkpoint
 from trpo.config import ConfigError, TRPOConfig
 from trpo.envs import SpaceInfo, make_vector_env
@@ -253,6 +254,7 @@ class Trainer:
             cg_residuals=cg.residual_norms,
             cg_true_residual=true_residual if math.isfinite(true_residual) else None,
             problem=_non_finite_problem(surrogate_before, g, x, scale, g_dot_x),
+            spectrum=cg_spectrum(cg, g),
         )
 
     def _evaluator(self, batch: PreparedBatch, direction: NaturalDirection) -> Evaluate:
