@@ -71,9 +71,11 @@ def test_the_library_has_no_import_cycle():
     assert len(order) == len(import_graph())
 
 
-def test_a_cycle_of_type_hints_would_be_found(tmp_path):
+def test_a_cycle_of_type_hints_would_be_found():
     """The check itself: a TYPE_CHECKING import back to the importer is a cycle."""
-    first = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from trpo.b import B\n")
+    first = ast.parse(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from trpo.b import B\n"
+    )
     second = ast.parse("from trpo.a import A\n")
     graph = {
         "trpo.a": {t for n in module_level_imports(first) for t in imported(n, "trpo", False)},
